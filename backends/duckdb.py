@@ -1,0 +1,106 @@
+"""DuckDB SQL over raw CloudTrail records: the embedded engine behind the tests and `snaptrail scan`.
+
+Records sit in table `cloudtrail` with the record's JSON in column `raw` (see
+snaptrail.engine). Paths are read with DuckDB's JSON functions; an array step becomes a
+JSONPath wildcard, which returns a list, and "any element matches" is `list_filter`.
+pysigma-backend-duckdb is not used: it quotes dotted paths as one column and has no arrays.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, ClassVar
+
+from sigma.conversion.state import ConversionState
+from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
+
+from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
+from snaptrail.backends.values import inline_flags, like_pattern
+from snaptrail.cloudtrail.registry import CloudTrailPath
+
+TABLE = "cloudtrail"
+
+
+def json_path(path: CloudTrailPath) -> str:
+    """DuckDB JSONPath with every key quoted and `[*]` after array steps."""
+    parts = ["$"]
+    for step in path.steps:
+        key = step.name.replace('"', '\\"')
+        parts.append(f'."{key}"')
+        if step.array:
+            parts.append("[*]")
+    return "".join(parts)
+
+
+def sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckDBBackend(CloudTrailExpressionBackend):
+    name: ClassVar[str] = "snaptrail DuckDB (raw CloudTrail JSON)"
+    identifier: ClassVar[str] = "snaptrail_duckdb"
+    target: ClassVar[str] = "duckdb"
+    formats: ClassVar[dict[str, str]] = {"default": "DuckDB SQL over table cloudtrail(raw JSON, ...)"}
+
+    def string_literal(self, text: str) -> str:
+        return sql_string(text)
+
+    def scalar_expression(self, path: CloudTrailPath) -> str:
+        return f"json_extract_string(raw, {sql_string(json_path(path))})"
+
+    def any_element(self, path: CloudTrailPath, predicate: Predicate, state: ConversionState) -> str:
+        values = f"json_extract_string(raw, {sql_string(json_path(path))})"
+        return f"len(list_filter({values}, lambda x: {predicate('x')})) > 0"
+
+    def op_equals(self, expr: str, text: str, cased: bool, path: CloudTrailPath) -> str:
+        if cased:
+            return f"{expr} = {sql_string(text)}"
+        return f"lower({expr}) = {sql_string(text.lower())}"
+
+    def op_wildcard(self, expr: str, value: SigmaString, cased: bool, path: CloudTrailPath) -> str:
+        operator = "LIKE" if cased else "ILIKE"
+        return f"{expr} {operator} {sql_string(like_pattern(value))} ESCAPE '\\'"
+
+    def op_regex(self, expr: str, value: SigmaRegularExpression, path: CloudTrailPath) -> str:
+        # RE2 search semantics, like Sigma's unanchored regex; flags inline.
+        return f"regexp_matches({expr}, {sql_string(inline_flags(value) + value.regexp)})"
+
+    def op_cidr(self, expr: str, value: SigmaCIDRExpression, path: CloudTrailPath) -> str:
+        network = value.network
+        if not isinstance(network, ipaddress.IPv4Network):
+            raise self.limitation(path, "IPv6 CIDR matching needs DuckDB's inet extension, not available offline")
+        low, high = int(network.network_address), int(network.broadcast_address)
+        octets = " + ".join(
+            f"TRY_CAST(split_part({expr}, '.', {i + 1}) AS BIGINT) * {256 ** (3 - i)}" for i in range(4)
+        )
+        dotted_quad = sql_string(r"(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}")
+        return f"(regexp_full_match({expr}, {dotted_quad}) AND ({octets}) BETWEEN {low} AND {high})"
+
+    def op_compare(self, expr: str, symbol: str, number: float | int, path: CloudTrailPath) -> str:
+        return f"TRY_CAST({expr} AS DOUBLE) {symbol} {number}"
+
+    def op_number_equals(self, expr: str, number: float | int, path: CloudTrailPath) -> str:
+        return f"TRY_CAST({expr} AS DOUBLE) = {number}"
+
+    def op_bool(self, expr: str, value: bool, path: CloudTrailPath) -> str:
+        # JSON true/false and CloudTrail's string "true"/"false" both read as that text.
+        return f"lower({expr}) = {sql_string('true' if value else 'false')}"
+
+    def op_is_null(self, expr: str, path: CloudTrailPath) -> str:
+        return f"({expr} IS NULL)"
+
+    def op_exists(self, expr: str, path: CloudTrailPath) -> str:
+        return f"({expr} IS NOT NULL)"
+
+    def op_field_equals_field(self, left: str, right: str) -> str:
+        return f"lower({left}) = lower({right})"
+
+    def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> Any:
+        from snaptrail.backends.values import plain_text
+
+        path = self.resolve(cond.args[0].field)
+        values = ", ".join(sql_string(plain_text(arg.value).lower()) for arg in cond.args)
+        return f"lower({self.scalar_expression(path)}) IN ({values})"
+
+    def finalize_query_default(self, rule: Any, query: Any, index: int, state: ConversionState) -> Any:
+        return f"SELECT * FROM {TABLE} WHERE {query}"

@@ -1,0 +1,43 @@
+"""Errors every snaptrail target raises, so a failure always names the rule, the field and the target."""
+
+from __future__ import annotations
+
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
+from sigma.rule import SigmaRule
+
+
+def describe_rule(rule: SigmaRule | SigmaCorrelationRule | None) -> str:
+    if rule is None:
+        return "rule <unknown>"
+    where = ""
+    if rule.source is not None and rule.source.path is not None:
+        where = f"{rule.source.path}: "
+    return f"{where}rule '{rule.title}' ({rule.id})"
+
+
+class UnmappedFieldError(SigmaTransformationError):
+    """A rule names a field the target's CloudTrail mapping does not know."""
+
+    def __init__(self, rule: SigmaRule | SigmaCorrelationRule | None, field: str, target: str, why: str) -> None:
+        super().__init__(f"{describe_rule(rule)}: field '{field}' cannot be mapped for target {target}: {why}")
+        self.rule = rule
+        self.field = field
+        self.target = target
+
+
+class TargetLimitation(SigmaFeatureNotSupportedByBackendError):
+    """A construct this target cannot express exactly; raised on purpose instead of an approximate query.
+
+    `snaptrail build` lists these per rule and target; any other conversion error fails the build.
+    """
+
+    def __init__(
+        self, rule: SigmaRule | SigmaCorrelationRule | None, field: str | None, target: str, why: str
+    ) -> None:
+        subject = f"field '{field}'" if field else "rule"
+        super().__init__(f"{describe_rule(rule)}: {subject} is not supported on target {target}: {why}")
+        self.rule = rule
+        self.field = field
+        self.target = target
+        self.why = why

@@ -1,0 +1,81 @@
+"""Splunk SPL for CloudTrail as the Splunk Add-on for AWS stores it (sourcetype aws:cloudtrail).
+
+The add-on extracts every JSON leaf under its dotted path and writes an array step as `{}`
+(`requestParameters.createVolumePermission.add.items{}.userId`), a multivalue field that
+`field=value` matches when any value matches. The base search comes from one macro,
+`snaptrail_cloudtrail` (default `sourcetype=aws:cloudtrail`), so an admin sets the index once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from sigma.backends.splunk import SplunkBackend
+from sigma.conversion.state import ConversionState
+from sigma.processing.pipeline import ProcessingPipeline, QueryPostprocessingItem
+from sigma.processing.postprocessing import EmbedQueryTransformation
+from sigma.types import SigmaString, SpecialChars
+
+from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
+from snaptrail.backends.errors import TargetLimitation
+from snaptrail.cloudtrail.registry import CloudTrailPath
+
+TARGET = "splunk"
+BASE_MACRO = "snaptrail_cloudtrail"
+BASE_MACRO_DEFINITION = "sourcetype=aws:cloudtrail"
+
+
+def splunk_name(path: CloudTrailPath) -> str:
+    return ".".join(step.name + ("{}" if step.array else "") for step in path.steps)
+
+
+class SplunkCloudTrailBackend(SplunkBackend):
+    """Upstream SPL generation with the gaps that matter for CloudTrail closed."""
+
+    name: ClassVar[str] = "snaptrail Splunk SPL (Splunk Add-on for AWS, aws:cloudtrail)"
+    identifier: ClassVar[str] = "snaptrail_splunk"
+    # `{}` array steps are part of the add-on's field names and are written unquoted in a search.
+    field_quote_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[\w.{}:]+$")
+    # Splunk's CASE() makes a search term case-sensitive; upstream has no |cased support.
+    case_sensitive_match_expression: ClassVar[str] = "{field}=CASE({value})"
+
+    _rule: Any = None
+
+    def convert_rule(self, rule: Any, output_format: str | None = None, callback: Any = None) -> list[Any]:
+        self._rule = rule
+        return super().convert_rule(rule, output_format, callback)
+
+    def _refuse_single_wildcard(self, field: str, value: Any) -> None:
+        # SPL search has only `*`; upstream turns Sigma's `?` into `*`, which matches more.
+        if isinstance(value, SigmaString) and SpecialChars.WILDCARD_SINGLE in value.s:
+            raise TargetLimitation(
+                self._rule, field, TARGET, "SPL search has no single-character wildcard (Sigma '?')"
+            )
+
+    def convert_condition_field_eq_val_str(self, cond: Any, state: ConversionState) -> Any:
+        self._refuse_single_wildcard(cond.field, cond.value)
+        return super().convert_condition_field_eq_val_str(cond, state)
+
+    def convert_condition_field_eq_val_str_case_sensitive(self, cond: Any, state: ConversionState) -> Any:
+        self._refuse_single_wildcard(cond.field, cond.value)
+        return super().convert_condition_field_eq_val_str_case_sensitive(cond, state)
+
+    def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> Any:
+        for arg in cond.args:
+            self._refuse_single_wildcard(arg.field, arg.value)
+        return super().convert_condition_as_in_expression(cond, state)
+
+
+def splunk_pipeline() -> ProcessingPipeline:
+    return cloudtrail_pipeline(
+        "snaptrail: CloudTrail for Splunk (Splunk Add-on for AWS)",
+        TARGET,
+        splunk_name,
+        ["splunk", "snaptrail_splunk"],
+        postprocessing_items=[
+            QueryPostprocessingItem(
+                EmbedQueryTransformation(prefix=f"`{BASE_MACRO}` "), identifier="snaptrail_splunk_base_macro"
+            )
+        ],
+    )

@@ -1,0 +1,109 @@
+"""The `snaptrail` command: convert, build, scan."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from snaptrail import __version__
+from snaptrail.backends import TARGETS
+from snaptrail.convert import RuleLoadError, convert
+
+DEFAULT_RULES = Path("sigma")
+
+
+def _rules_default(paths: list[Path] | None) -> list[Path]:
+    if paths:
+        return paths
+    if not DEFAULT_RULES.is_dir():
+        raise RuleLoadError(f"no rules given and no '{DEFAULT_RULES}/' folder here; pass --rules PATH")
+    return [DEFAULT_RULES / "rules"]
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    results = convert(args.paths, args.target)
+    failed = [r for r in results if not r.ok]
+    if args.format == "json":
+        print(json.dumps([r.__dict__ for r in results], indent=2))
+    else:
+        print("\n\n".join(str(r.query) for r in results if r.ok))
+    for result in failed:
+        kind = "unsupported" if result.limitation else "error"
+        print(f"snaptrail convert: {kind}: {result.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from snaptrail.build.queries import build_queries
+
+    rules = _rules_default(args.rules)
+    result = build_queries(rules, args.out)
+    for conversion in result.errors:
+        print(f"snaptrail build: error: {conversion.error}", file=sys.stderr)
+    print(
+        f"snaptrail build: {len(result.written)} queries in {args.out}/queries; "
+        f"{len(result.limitations)} rule/target pairs not expressible (see {args.out}/queries/UNSUPPORTED.md); "
+        f"{len(result.errors)} errors"
+    )
+    return 1 if result.errors else 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from snaptrail.scan import scan
+
+    result = scan(args.paths, _rules_default(args.rules))
+    if args.format == "jsonl":
+        for alert in result.alerts:
+            print(json.dumps(alert.as_dict(), sort_keys=True))
+    else:
+        print(f"{'time':<22} {'level':<13} {'rule':<58} event_ids")
+        for alert in result.alerts:
+            print(f"{alert.time:<22} {alert.level:<13} {alert.title[:58]:<58} {','.join(alert.event_ids)}")
+    summary = f"{len(result.read.records)} records from {result.read.files} files, {len(result.alerts)} alerts"
+    print(f"snaptrail scan: {summary}", file=sys.stderr)
+    for note in result.read.notes:
+        print(f"snaptrail scan: note: {note}", file=sys.stderr)
+    for problem in result.read.problems:
+        print(f"snaptrail scan: unreadable input: {problem}", file=sys.stderr)
+    for conversion in result.failed_rules:
+        print(f"snaptrail scan: rule not run: {conversion.error}", file=sys.stderr)
+    return 1 if result.read.problems or result.failed_rules else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="snaptrail", description=__doc__)
+    root.add_argument("--version", action="version", version=f"snaptrail {__version__}")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("convert", help="compile Sigma rules (any aws/cloudtrail rule) for one target")
+    p.add_argument("-t", "--target", required=True, choices=sorted(TARGETS))
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("paths", nargs="+", type=Path, help="rule files or folders")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("build", help="build every artifact into dist/")
+    p.add_argument("--rules", nargs="+", type=Path, help="rule folders (default: sigma/rules)")
+    p.add_argument("--out", type=Path, default=Path("dist"))
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("scan", help="run every rule over CloudTrail log files on DuckDB")
+    p.add_argument("paths", nargs="+", type=Path, help="log files or folders (.json, .json.gz, .jsonl)")
+    p.add_argument("--rules", nargs="+", type=Path, help="rule folders (default: sigma/rules)")
+    p.add_argument("--format", choices=["table", "jsonl"], default="table")
+    p.set_defaults(func=cmd_scan)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RuleLoadError as error:
+        print(f"snaptrail: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

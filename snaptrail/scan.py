@@ -1,0 +1,57 @@
+"""`snaptrail scan`: every rule over CloudTrail logs, on the embedded DuckDB engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from snaptrail.cloudtrail.records import ReadReport, read_paths
+from snaptrail.convert import Conversion, convert, load_rules
+from snaptrail.engine import CloudTrailStore
+
+
+@dataclass(frozen=True)
+class Alert:
+    rule_id: str
+    title: str
+    level: str
+    event_ids: list[str]
+    time: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class ScanResult:
+    alerts: list[Alert]
+    read: ReadReport
+    failed_rules: list[Conversion]
+
+
+def scan(log_paths: Sequence[Path], rule_paths: Sequence[Path]) -> ScanResult:
+    read = read_paths(log_paths)
+    levels = {str(rule.id): (rule.level.name.lower() if rule.level else "") for rule in load_rules(rule_paths)}
+    store = CloudTrailStore()
+    try:
+        store.add((record.origin, record.data) for record in read.records)
+        times = {
+            row["event_id"]: str(row["t"])
+            for row in store.query("SELECT event_id, json_extract_string(raw, '$.eventTime') AS t FROM cloudtrail")
+        }
+        alerts: list[Alert] = []
+        failed: list[Conversion] = []
+        for conversion in convert(rule_paths, "duckdb"):
+            if not conversion.ok:
+                failed.append(conversion)
+                continue
+            for event_id in store.matching_event_ids(str(conversion.query)):
+                alerts.append(
+                    Alert(conversion.rule_id, conversion.title, levels.get(conversion.rule_id, ""),
+                          [event_id], times.get(event_id, ""))
+                )
+    finally:
+        store.close()
+    alerts.sort(key=lambda a: (a.time, a.rule_id, a.event_ids))
+    return ScanResult(alerts, read, failed)
