@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from sigma.conversion.base import Backend
 from sigma.processing.pipeline import ProcessingPipeline
-
 from snaptrail.backends.duckdb import DuckDBBackend
 from snaptrail.backends.elastic import (
     EqlCloudTrailBackend,

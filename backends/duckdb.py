@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 from sigma.conversion.state import ConversionState
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
-
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
 from snaptrail.backends.values import inline_flags, like_pattern
+
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TABLE = "cloudtrail"

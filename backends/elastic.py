@@ -33,7 +33,6 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaString,
 )
-
 from snaptrail.backends.cloudtrail_pipeline import NotExpressible, cloudtrail_logsource, cloudtrail_pipeline
 from snaptrail.backends.errors import TargetLimitation
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
@@ -45,6 +44,7 @@ from snaptrail.backends.values import (
     regex_flags,
     unanchored_to_lucene,
 )
+
 from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
 
 DEFAULT_INDEX = "logs-aws.cloudtrail-*"

@@ -17,13 +17,13 @@ from typing import Any, ClassVar
 
 from sigma.conditions import ConditionAND
 from sigma.conversion.state import ConversionState
+from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
-
 from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
 from snaptrail.backends.values import anchored_regex, inline_flags, plain_text, wildcard_shape
+
 from snaptrail.cloudtrail.registry import CloudTrailPath, Step, load_json_data
-from sigma.processing.pipeline import ProcessingPipeline
 
 TARGET = "sentinel"
 _STAGES = "snaptrail_kql_stages"

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from snaptrail import __version__
 from snaptrail.backends import TARGETS
+
+from snaptrail import __version__
 from snaptrail.convert import Conversion, convert
 
 

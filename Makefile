@@ -1,0 +1,39 @@
+# Two entry points, as in the README: `make build` (every artifact into dist/) and `make test`.
+# Both create .venv with the pinned versions (constraints.txt) on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KUSTO_DIR := tests/checkers/kusto
+
+.PHONY: build test venv test-deps lint clean
+
+$(BIN)/snaptrail: pyproject.toml constraints.txt $(shell find snaptrail backends build -name '*.py' -o -name '*.yml' -o -name '*.json' 2>/dev/null)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt ".[test]"
+	# Elastic's ES|QL parser declares Python >= 3.12 but runs on 3.11 (see README, "Proof per target").
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python -c constraints.txt detection-rules-esql-py
+	touch $(BIN)/snaptrail
+
+venv: $(BIN)/snaptrail
+
+build: venv
+	$(BIN)/snaptrail build --out dist
+
+# Non-Python checkers: Apache Lucene from Debian (Java), Microsoft's KQL parser from npm.
+test-deps: venv
+	@if ! ls /usr/share/java/lucene-core*.jar >/dev/null 2>&1 || ! command -v javac >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq liblucene8-java default-jdk-headless >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq liblucene8-java default-jdk-headless >/dev/null; fi; \
+	fi
+	@test -d $(KUSTO_DIR)/node_modules/@kusto/language-service-next || npm ci --prefix $(KUSTO_DIR) --no-audit --no-fund --silent
+
+test: test-deps
+	$(BIN)/python -m pytest
+	$(BIN)/ruff check .
+
+lint: venv
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) dist .setuptools-build *.egg-info
