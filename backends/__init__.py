@@ -47,10 +47,17 @@ TARGETS: dict[str, Target] = {
     for target in (
         Target("splunk", SplunkCloudTrailBackend, splunk_pipeline, "snaptrail_splunk", "spl", "Splunk SPL"),
         Target(
-            "elastic-lucene", LuceneCloudTrailBackend, lucene_pipeline, "snaptrail_elastic", "lucene", "Lucene"
+            "elastic-lucene",
+            LuceneCloudTrailBackend,
+            lucene_pipeline,
+            "snaptrail_elastic",
+            "lucene",
+            "Lucene",
         ),
         Target("elastic-eql", EqlCloudTrailBackend, eql_pipeline, "snaptrail_elastic_eql", "eql", "EQL"),
-        Target("elastic-esql", EsqlCloudTrailBackend, esql_pipeline, "snaptrail_elastic_esql", "esql", "ES|QL"),
+        Target(
+            "elastic-esql", EsqlCloudTrailBackend, esql_pipeline, "snaptrail_elastic_esql", "esql", "ES|QL"
+        ),
         Target("sentinel", SentinelBackend, sentinel_pipeline, "snaptrail_sentinel", "kql", "KQL"),
         Target("duckdb", DuckDBBackend, _duckdb_pipeline, "snaptrail_duckdb", "sql", "DuckDB SQL"),
     )

@@ -29,10 +29,10 @@ class NotExpressible(Exception):
     """The target holds the field but its query language cannot test it exactly."""
 
 
-
 def cloudtrail_logsource() -> LogsourceCondition:
     """A fresh condition per processing item: pySigma binds each condition to one pipeline."""
     return LogsourceCondition(product="aws", service="cloudtrail")
+
 
 PIPELINE_PRIORITY = 20  # after generic pipelines (10), before backend-specific ones
 
@@ -51,7 +51,9 @@ class CloudTrailFieldMapping(FieldMappingTransformationBase):
     def apply_field_name(self, field: str | None) -> str | list[str] | None:
         rule = getattr(self, "_current_rule", None)
         if field is None:
-            raise UnmappedFieldError(rule, "<keyword>", self.target, "keyword searches without a field are not supported")
+            raise UnmappedFieldError(
+                rule, "<keyword>", self.target, "keyword searches without a field are not supported"
+            )
         try:
             path = registry().resolve(field)
         except UnknownFieldError as error:
@@ -80,7 +82,8 @@ def cloudtrail_pipeline(
             ProcessingItem(
                 identifier="snaptrail_require_cloudtrail",
                 transformation=RuleFailureTransformation(
-                    f"snaptrail's {target} pipeline handles only rules with logsource product: aws, service: cloudtrail"
+                    f"snaptrail's {target} pipeline handles only rules with logsource "
+                    "product: aws, service: cloudtrail"
                 ),
                 rule_conditions=[cloudtrail_logsource()],
                 rule_condition_negation=True,

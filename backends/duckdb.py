@@ -68,7 +68,9 @@ class DuckDBBackend(CloudTrailExpressionBackend):
     def op_cidr(self, expr: str, value: SigmaCIDRExpression, path: CloudTrailPath) -> str:
         network = value.network
         if not isinstance(network, ipaddress.IPv4Network):
-            raise self.limitation(path, "IPv6 CIDR matching needs DuckDB's inet extension, not available offline")
+            raise self.limitation(
+                path, "IPv6 CIDR matching needs DuckDB's inet extension, not available offline"
+            )
         low, high = int(network.network_address), int(network.broadcast_address)
         octets = " + ".join(
             f"TRY_CAST(split_part({expr}, '.', {i + 1}) AS BIGINT) * {256 ** (3 - i)}" for i in range(4)

@@ -56,7 +56,8 @@ def _mapping() -> tuple[dict[str, tuple[str, str]], dict[str, str], dict[str, st
     """(CloudTrail path -> (ECS field, type), ambiguous path -> field, object root -> flattened field)."""
     data = load_json_data("elastic_fields.json")
     fields = {
-        CloudTrailPath.parse(entry["source"]).sigma_name: (entry["field"], entry["type"]) for entry in data["fields"]
+        CloudTrailPath.parse(entry["source"]).sigma_name: (entry["field"], entry["type"])
+        for entry in data["fields"]
     }
     objects = {entry["source"]: entry["flattened_field"] for entry in data["objects"]}
     return fields, dict(data["ambiguous"]), objects
@@ -157,19 +158,25 @@ class _ElasticCommon:
             raise self._limit(cond.field, "Lucene regexps have no case-insensitive flag")
         translated = unanchored_to_lucene(value.regexp)
         if translated is None:
-            raise self._limit(cond.field, f"regex '{value.regexp}' uses features Lucene's regexp syntax lacks")
+            raise self._limit(
+                cond.field, f"regex '{value.regexp}' uses features Lucene's regexp syntax lacks"
+            )
         return translated
 
     def _cidr_field(self, cond: Any) -> str:
         # Only source.ip is an `ip` field (set when sourceIPAddress parses as an IP); keyword
         # fields cannot be range-matched.
         if cond.field != "source.address":
-            raise self._limit(cond.field, "CIDR matching needs an ip-typed field; only sourceIPAddress has one")
+            raise self._limit(
+                cond.field, "CIDR matching needs an ip-typed field; only sourceIPAddress has one"
+            )
         return "source.ip"
 
     def _refuse_flattened_compare(self, cond: Any) -> None:
         if str(cond.field).startswith(FLATTENED_PREFIX):
-            raise self._limit(cond.field, "flattened values are keywords, so a numeric comparison would be textual")
+            raise self._limit(
+                cond.field, "flattened values are keywords, so a numeric comparison would be textual"
+            )
 
 
 class LuceneCloudTrailBackend(_ElasticCommon, LuceneBackend):
@@ -201,7 +208,8 @@ class LuceneCloudTrailBackend(_ElasticCommon, LuceneBackend):
         )
 
     def convert_condition_field_eq_val_re(self, cond: Any, state: ConversionState) -> Any:
-        return f"{self.escape_and_quote_field(cond.field)}:/{self._lucene_regex(cond).replace('/', chr(92) + '/')}/"
+        regex = self._lucene_regex(cond).replace("/", "\\/")  # `/` ends a query_string regexp
+        return f"{self.escape_and_quote_field(cond.field)}:/{regex}/"
 
     def convert_condition_field_eq_val_cidr(self, cond: Any, state: ConversionState) -> Any:
         network = cond.value.network
@@ -226,7 +234,9 @@ class EqlCloudTrailBackend(_ElasticCommon, EqlBackend):
         operator = "regex~" if "i" in regex_flags(cond.value) else "regex"
         translated = unanchored_to_lucene(cond.value.regexp)
         if translated is None:
-            raise self._limit(cond.field, f"regex '{cond.value.regexp}' uses features EQL's regex syntax lacks")
+            raise self._limit(
+                cond.field, f"regex '{cond.value.regexp}' uses features EQL's regex syntax lacks"
+            )
         literal = translated.replace("\\", "\\\\").replace('"', '\\"')
         return f'{self.escape_and_quote_field(cond.field)} {operator} "{literal}"'
 
@@ -278,7 +288,9 @@ class EsqlCloudTrailBackend(CloudTrailExpressionBackend):
         return self._field(path)[0]
 
     def any_element(self, path: CloudTrailPath, predicate: Predicate, state: ConversionState) -> str:
-        raise self.limitation(path, "internal: array predicates are converted in convert_condition_field_eq_val")
+        raise self.limitation(
+            path, "internal: array predicates are converted in convert_condition_field_eq_val"
+        )
 
     def convert_condition_field_eq_val(self, cond: Any, state: ConversionState) -> Any:
         path = self.resolve(cond.field)
@@ -299,7 +311,8 @@ class EsqlCloudTrailBackend(CloudTrailExpressionBackend):
                 return f"mv_contains({expr}, {esql_string(text)})"
             return f"mv_contains(to_lower({expr}), {esql_string(text.lower())})"
         raise self.limitation(
-            path, "on a multivalued (array) value ES|QL can only test exact membership, not patterns or ranges"
+            path,
+            "on a multivalued (array) value ES|QL can only test exact membership, not patterns or ranges",
         )
 
     def string_literal(self, text: str) -> str:

@@ -19,8 +19,12 @@ def describe_rule(rule: SigmaRule | SigmaCorrelationRule | None) -> str:
 class UnmappedFieldError(SigmaTransformationError):
     """A rule names a field the target's CloudTrail mapping does not know."""
 
-    def __init__(self, rule: SigmaRule | SigmaCorrelationRule | None, field: str, target: str, why: str) -> None:
-        super().__init__(f"{describe_rule(rule)}: field '{field}' cannot be mapped for target {target}: {why}")
+    def __init__(
+        self, rule: SigmaRule | SigmaCorrelationRule | None, field: str, target: str, why: str
+    ) -> None:
+        super().__init__(
+            f"{describe_rule(rule)}: field '{field}' cannot be mapped for target {target}: {why}"
+        )
         self.rule = rule
         self.field = field
         self.target = target

@@ -118,7 +118,9 @@ class CloudTrailExpressionBackend(TextQueryBackend):
         raise TargetLimitation(self._rule, None, self.target, "field-to-field comparison is not implemented")
 
     # ---- plumbing -----------------------------------------------------------------------------
-    def convert_rule(self, rule: SigmaRule, output_format: str | None = None, callback: Any = None) -> list[Any]:
+    def convert_rule(
+        self, rule: SigmaRule, output_format: str | None = None, callback: Any = None
+    ) -> list[Any]:
         self._rule = rule
         return super().convert_rule(rule, output_format, callback)
 
@@ -157,7 +159,9 @@ class CloudTrailExpressionBackend(TextQueryBackend):
             case SigmaExists():
                 if value.exists:
                     return lambda e: self.op_exists(e, path)
-                return lambda e: self.not_token + " " + self.group_expression.format(expr=self.op_exists(e, path))
+                return lambda e: (
+                    self.not_token + " " + self.group_expression.format(expr=self.op_exists(e, path))
+                )
             case _:
                 raise self.limitation(path, f"value type {type(value).__name__} is not supported")
 
@@ -168,7 +172,9 @@ class CloudTrailExpressionBackend(TextQueryBackend):
             return self.op_wildcard(expr, value, cased, path)
         return self.op_equals(expr, plain_text(value), cased, path)
 
-    def convert_condition_field_eq_val(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         path = self.resolve(cond.field)
         if isinstance(cond.value, SigmaFieldReference):
             other = self.resolve(cond.value.field)
@@ -189,7 +195,9 @@ class CloudTrailExpressionBackend(TextQueryBackend):
             return self.any_element(path, predicate, state)
         return predicate(self.scalar_expression(path))
 
-    def decide_convert_condition_as_in_expression(self, cond: ConditionOR | ConditionAND, state: ConversionState) -> bool:
+    def decide_convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> bool:
         if not super().decide_convert_condition_as_in_expression(cond, state):
             return False
         args = [arg for arg in cond.args if isinstance(arg, ConditionFieldEqualsValueExpression)]
@@ -198,7 +206,9 @@ class CloudTrailExpressionBackend(TextQueryBackend):
             isinstance(arg.value, SigmaString) and not isinstance(arg.value, SigmaCasedString) for arg in args
         )
 
-    def convert_condition_as_in_expression(self, cond: ConditionOR | ConditionAND, state: ConversionState) -> Any:
+    def convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> Any:
         # Default: plain disjunction; targets with an `in` operator override.
         return self.convert_condition_or(ConditionOR(cond.args, cond.source), state)
 
@@ -210,6 +220,8 @@ class CloudTrailExpressionBackend(TextQueryBackend):
     @staticmethod
     def is_root(cond: ConditionItem) -> bool:
         parent = cond.parent
-        while isinstance(parent, ConditionItem) and not isinstance(parent, (ConditionAND, ConditionOR, ConditionNOT)):
+        while isinstance(parent, ConditionItem) and not isinstance(
+            parent, (ConditionAND, ConditionOR, ConditionNOT)
+        ):
             parent = parent.parent
         return not isinstance(parent, (ConditionAND, ConditionOR, ConditionNOT))

@@ -150,7 +150,9 @@ class SentinelBackend(CloudTrailExpressionBackend):
         return f"{expr} matches regex {kql_string(inline_flags(value) + value.regexp)}"
 
     def op_cidr(self, expr: str, value: SigmaCIDRExpression, path: CloudTrailPath) -> str:
-        function = "ipv4_is_in_range" if isinstance(value.network, ipaddress.IPv4Network) else "ipv6_is_in_range"
+        function = (
+            "ipv4_is_in_range" if isinstance(value.network, ipaddress.IPv4Network) else "ipv6_is_in_range"
+        )
         return f"{function}({expr}, {kql_string(str(value.network))})"
 
     def op_compare(self, expr: str, symbol: str, number: float | int, path: CloudTrailPath) -> str:
@@ -168,7 +170,9 @@ class SentinelBackend(CloudTrailExpressionBackend):
         return f"isnull({expr})" if self._kind(expr, path) in ("bool", "datetime") else f"isempty({expr})"
 
     def op_exists(self, expr: str, path: CloudTrailPath) -> str:
-        return f"isnotnull({expr})" if self._kind(expr, path) in ("bool", "datetime") else f"isnotempty({expr})"
+        return (
+            f"isnotnull({expr})" if self._kind(expr, path) in ("bool", "datetime") else f"isnotempty({expr})"
+        )
 
     def op_field_equals_field(self, left: str, right: str) -> str:
         return f"{left} =~ {right}"

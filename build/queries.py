@@ -51,5 +51,7 @@ def build_queries(rule_paths: Sequence[Path], out: Path) -> QueryBuild:
     root.mkdir(parents=True, exist_ok=True)
     (root / "UNSUPPORTED.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     document = {"snaptrail_version": __version__, "rules": dict(sorted(manifest.items()))}
-    (root / "manifest.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (root / "manifest.json").write_text(
+        json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return result

@@ -44,7 +44,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"snaptrail build: error: {conversion.error}", file=sys.stderr)
     print(
         f"snaptrail build: {len(result.written)} queries in {args.out}/queries; "
-        f"{len(result.limitations)} rule/target pairs not expressible (see {args.out}/queries/UNSUPPORTED.md); "
+        f"{len(result.limitations)} rule/target pairs not expressible "
+        f"(see {args.out}/queries/UNSUPPORTED.md); "
         f"{len(result.errors)} errors"
     )
     return 1 if result.errors else 0
@@ -61,7 +62,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"{'time':<22} {'level':<13} {'rule':<58} event_ids")
         for alert in result.alerts:
             print(f"{alert.time:<22} {alert.level:<13} {alert.title[:58]:<58} {','.join(alert.event_ids)}")
-    summary = f"{len(result.read.records)} records from {result.read.files} files, {len(result.alerts)} alerts"
+    summary = (
+        f"{len(result.read.records)} records from {result.read.files} files, {len(result.alerts)} alerts"
+    )
     print(f"snaptrail scan: {summary}", file=sys.stderr)
     for note in result.read.notes:
         print(f"snaptrail scan: note: {note}", file=sys.stderr)

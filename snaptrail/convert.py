@@ -89,7 +89,11 @@ def convert(paths: Sequence[Path], target: str) -> list[Conversion]:
         if len(queries) != 1:
             results.append(
                 Conversion(
-                    target, str(rule.id), rule.title, source, None,
+                    target,
+                    str(rule.id),
+                    rule.title,
+                    source,
+                    None,
                     f"{describe_rule(rule)}: expected one query, the backend produced {len(queries)}",
                 )
             )

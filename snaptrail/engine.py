@@ -17,7 +17,8 @@ class CloudTrailStore:
     def __init__(self) -> None:
         self.connection = duckdb.connect(":memory:")
         self.connection.execute(
-            f"CREATE TABLE {TABLE} (seq INTEGER, event_id VARCHAR, event_time TIMESTAMPTZ, origin VARCHAR, raw JSON)"
+            f"CREATE TABLE {TABLE} "
+            "(seq INTEGER, event_id VARCHAR, event_time TIMESTAMPTZ, origin VARCHAR, raw JSON)"
         )
         self._count = 0
 

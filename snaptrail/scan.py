@@ -32,13 +32,17 @@ class ScanResult:
 
 def scan(log_paths: Sequence[Path], rule_paths: Sequence[Path]) -> ScanResult:
     read = read_paths(log_paths)
-    levels = {str(rule.id): (rule.level.name.lower() if rule.level else "") for rule in load_rules(rule_paths)}
+    levels = {
+        str(rule.id): (rule.level.name.lower() if rule.level else "") for rule in load_rules(rule_paths)
+    }
     store = CloudTrailStore()
     try:
         store.add((record.origin, record.data) for record in read.records)
         times = {
             row["event_id"]: str(row["t"])
-            for row in store.query("SELECT event_id, json_extract_string(raw, '$.eventTime') AS t FROM cloudtrail")
+            for row in store.query(
+                "SELECT event_id, json_extract_string(raw, '$.eventTime') AS t FROM cloudtrail"
+            )
         }
         alerts: list[Alert] = []
         failed: list[Conversion] = []
@@ -48,8 +52,13 @@ def scan(log_paths: Sequence[Path], rule_paths: Sequence[Path]) -> ScanResult:
                 continue
             for event_id in store.matching_event_ids(str(conversion.query)):
                 alerts.append(
-                    Alert(conversion.rule_id, conversion.title, levels.get(conversion.rule_id, ""),
-                          [event_id], times.get(event_id, ""))
+                    Alert(
+                        conversion.rule_id,
+                        conversion.title,
+                        levels.get(conversion.rule_id, ""),
+                        [event_id],
+                        times.get(event_id, ""),
+                    )
                 )
     finally:
         store.close()

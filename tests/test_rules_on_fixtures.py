@@ -50,8 +50,8 @@ def assert_outcomes(target: str, rule_id: str, matched: set[str]) -> None:
         for case in cases
         if (case.event_id in matched) != case.expect_match
     ]
-    assert not wrong, f"{target} disagrees with the fixtures of {rule_files_by_id()[rule_id].name}:\n" + "\n".join(
-        wrong
+    assert not wrong, (
+        f"{target} disagrees with the fixtures of {rule_files_by_id()[rule_id].name}:\n" + "\n".join(wrong)
     )
 
 
@@ -93,7 +93,9 @@ def kusto():  # type: ignore[no-untyped-def]
 def test_kql_binds_in_microsoft_parser(rule_id: str, kusto) -> None:  # type: ignore[no-untyped-def]
     query = query_or_skip("sentinel", rule_id)
     errors = kusto.errors(query)
-    assert not errors, "Kusto.Language rejected the query:\n" + "\n".join(f"{e.code}: {e.message}" for e in errors)
+    assert not errors, "Kusto.Language rejected the query:\n" + "\n".join(
+        f"{e.code}: {e.message}" for e in errors
+    )
 
 
 KUSTO_TO_DUCKDB = {"string": "VARCHAR", "bool": "BOOLEAN", "datetime": "TIMESTAMPTZ"}
@@ -119,10 +121,12 @@ def test_kql_executes_on_sentinel_rows(rule_id: str) -> None:
             [row.get(c["name"]) for c in columns],
         )
     try:
-        result = duckdb_kql.df(connection, query)
+        cursor = duckdb_kql.execute(connection, query)
     except duckdb_kql.KqlUnsupportedError as error:
         pytest.skip(f"duckdb-kql cannot execute this query ({error}); it is bound by Kusto.Language only")
-    assert_outcomes("sentinel (duckdb-kql)", rule_id, set(result["AwsEventId"].astype(str)))
+    names = [column[0] for column in cursor.description]
+    matched = {str(row[names.index("AwsEventId")]) for row in cursor.fetchall()}
+    assert_outcomes("sentinel (duckdb-kql)", rule_id, matched)
 
 
 @pytest.mark.parametrize("rule_id", RULE_IDS)
@@ -147,7 +151,9 @@ def test_eql_parses_and_executes(rule_id: str) -> None:
     events = []
     for case in cases_for(rule_id):
         document = to_ecs_document(case.record)
-        ticks = int(datetime.fromisoformat(case.record["eventTime"].replace("Z", "+00:00")).timestamp() * 10**7)
+        ticks = int(
+            datetime.fromisoformat(case.record["eventTime"].replace("Z", "+00:00")).timestamp() * 10**7
+        )
         events.append(eql.Event("any", ticks, dict(document, timestamp=ticks)))
     matched: set[str] = set()
     engine = eql.PythonEngine()
@@ -181,5 +187,7 @@ def test_fixtures_reference_existing_rules_and_records() -> None:
 
     known = rule_files_by_id()
     for case in all_cases():
-        assert case.rule_id in known, f"{case.cases_file}: rule_id {case.rule_id} is not a rule in sigma/rules"
+        assert case.rule_id in known, (
+            f"{case.cases_file}: rule_id {case.rule_id} is not a rule in sigma/rules"
+        )
         assert Path(case.record_path).is_file(), f"{case.cases_file}: missing record {case.record_path}"

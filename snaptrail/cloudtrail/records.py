@@ -58,7 +58,9 @@ def _unwrap(value: Any, origin: str, report: ReadReport) -> Iterator[Record]:
         elif _is_record(value):
             yield Record(origin, value)
         else:
-            report.problems.append(f"{origin}: JSON object is not a CloudTrail record (no eventSource/eventName)")
+            report.problems.append(
+                f"{origin}: JSON object is not a CloudTrail record (no eventSource/eventName)"
+            )
     else:
         report.problems.append(f"{origin}: expected a JSON object or array, found {type(value).__name__}")
 

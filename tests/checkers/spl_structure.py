@@ -16,7 +16,7 @@ from snaptrail.backends.splunk import BASE_MACRO, splunk_name
 from snaptrail.cloudtrail.registry import registry
 
 # A field name before a comparison or IN (the add-on's names: dotted, with {} array steps).
-_FIELD = re.compile(r'(?:^|[\s(])([A-Za-z_][\w.{}:]*)\s*(?:!?=|<=?|>=?|\s+IN\s*\()')
+_FIELD = re.compile(r"(?:^|[\s(])([A-Za-z_][\w.{}:]*)\s*(?:!?=|<=?|>=?|\s+IN\s*\()")
 _REGEX_COMMAND = re.compile(r"\|\s*regex\s+([A-Za-z_][\w.{}:]*)\s*!?=")
 
 
