@@ -94,10 +94,13 @@ class DuckDBBackend(CloudTrailExpressionBackend):
     def op_exists(self, expr: str, path: CloudTrailPath) -> str:
         return f"({expr} IS NOT NULL)"
 
+    def null_safe(self, predicate: str) -> str:
+        return f"coalesce({predicate}, false)"
+
     def op_field_equals_field(self, left: str, right: str) -> str:
         return f"lower({left}) = lower({right})"
 
-    def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> Any:
+    def _in_expression(self, cond: Any, state: ConversionState) -> Any:
         from snaptrail.backends.values import plain_text
 
         path = self.resolve(cond.args[0].field)

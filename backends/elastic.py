@@ -229,6 +229,14 @@ class EqlCloudTrailBackend(_ElasticCommon, EqlBackend):
     field_exists_expression: ClassVar[str] = "{field} != null"
     field_not_exists_expression: ClassVar[str] = "{field} == null"
 
+    def convert_condition_field_eq_val(self, cond: Any, state: ConversionState) -> Any:
+        # A test on an absent field is null in EQL and `not null` drops the event; Sigma says an
+        # absent field does not match, so every value test also requires the field.
+        converted = super().convert_condition_field_eq_val(cond, state)
+        if isinstance(cond.value, (SigmaNull, SigmaExists)) or not isinstance(converted, str):
+            return converted
+        return f"({self.escape_and_quote_field(cond.field)} != null and {converted})"
+
     def convert_condition_field_eq_val_re(self, cond: Any, state: ConversionState) -> Any:
         # Upstream always emits case-insensitive `regex~`; Sigma regexes are case-sensitive.
         operator = "regex~" if "i" in regex_flags(cond.value) else "regex"
@@ -292,10 +300,13 @@ class EsqlCloudTrailBackend(CloudTrailExpressionBackend):
             path, "internal: array predicates are converted in convert_condition_field_eq_val"
         )
 
-    def convert_condition_field_eq_val(self, cond: Any, state: ConversionState) -> Any:
+    def null_safe(self, predicate: str) -> str:
+        return f"coalesce({predicate}, false)"
+
+    def _field_predicate(self, cond: Any, state: ConversionState) -> Any:
         path = self.resolve(cond.field)
         if not path.has_array:
-            return super().convert_condition_field_eq_val(cond, state)
+            return super()._field_predicate(cond, state)
         expr = self._field(path)[0]
         value = cond.value
         # ES|QL comparisons on a multivalued column yield null; MV_CONTAINS tests membership.
@@ -360,7 +371,7 @@ class EsqlCloudTrailBackend(CloudTrailExpressionBackend):
     def op_exists(self, expr: str, path: CloudTrailPath) -> str:
         return f"({expr} is not null)"
 
-    def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> Any:
+    def _in_expression(self, cond: Any, state: ConversionState) -> Any:
         path = self.resolve(cond.args[0].field)
         texts = [plain_text(arg.value) for arg in cond.args]
         expr = self.scalar_expression(path)

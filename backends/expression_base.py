@@ -114,6 +114,11 @@ class CloudTrailExpressionBackend(TextQueryBackend):
     @abstractmethod
     def op_exists(self, expr: str, path: CloudTrailPath) -> str: ...
 
+    def null_safe(self, predicate: str) -> str:
+        """Languages with three-valued logic make a test on an absent field NULL, and `not NULL`
+        drops the row; Sigma says an absent field simply does not match. Targets override."""
+        return predicate
+
     def op_field_equals_field(self, left: str, right: str) -> str:
         raise TargetLimitation(self._rule, None, self.target, "field-to-field comparison is not implemented")
 
@@ -175,6 +180,9 @@ class CloudTrailExpressionBackend(TextQueryBackend):
     def convert_condition_field_eq_val(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
+        return self.null_safe(self._field_predicate(cond, state))
+
+    def _field_predicate(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> Any:
         path = self.resolve(cond.field)
         if isinstance(cond.value, SigmaFieldReference):
             other = self.resolve(cond.value.field)
@@ -209,6 +217,9 @@ class CloudTrailExpressionBackend(TextQueryBackend):
     def convert_condition_as_in_expression(
         self, cond: ConditionOR | ConditionAND, state: ConversionState
     ) -> Any:
+        return self.null_safe(self._in_expression(cond, state))
+
+    def _in_expression(self, cond: ConditionOR | ConditionAND, state: ConversionState) -> Any:
         # Default: plain disjunction; targets with an `in` operator override.
         return self.convert_condition_or(ConditionOR(cond.args, cond.source), state)
 

@@ -177,7 +177,7 @@ class SentinelBackend(CloudTrailExpressionBackend):
     def op_field_equals_field(self, left: str, right: str) -> str:
         return f"{left} =~ {right}"
 
-    def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> Any:
+    def _in_expression(self, cond: Any, state: ConversionState) -> Any:
         path = self.resolve(cond.args[0].field)
         values = ", ".join(kql_string(plain_text(arg.value)) for arg in cond.args)
         return f"{self.scalar_expression(path)} in~ ({values})"
