@@ -29,7 +29,7 @@ test-deps: venv
 	@test -d $(KUSTO_DIR)/node_modules/@kusto/language-service-next || npm ci --prefix $(KUSTO_DIR) --no-audit --no-fund --silent
 
 test: test-deps
-	$(BIN)/python -m pytest
+	$(BIN)/pytest  # not `python -m pytest`: that puts the repo root (and its source folders) on sys.path
 	$(BIN)/ruff check .
 
 lint: venv
