@@ -1,0 +1,45 @@
+"""`snaptrail scan` over the fixture records: every positive alerts, no negative does, bad input fails."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from fixture_cases import RULES, all_cases
+
+from snaptrail.cli import main
+
+
+def _write_logfile(folder: Path) -> None:
+    records = {case.event_id: case.record for case in all_cases()}
+    body = json.dumps({"Records": [records[k] for k in sorted(records)]})
+    (folder / "AWSLogs").mkdir()
+    (folder / "AWSLogs" / "trail.json.gz").write_bytes(gzip.compress(body.encode()))
+
+
+def test_scan_alerts_on_every_positive_and_no_negative(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_logfile(tmp_path)
+    assert main(["scan", str(tmp_path), "--rules", str(RULES), "--format", "jsonl"]) == 0
+    alerts = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    fired = {(alert["rule_id"], event_id) for alert in alerts for event_id in alert["event_ids"]}
+    for alert in alerts:
+        assert set(alert) >= {"rule_id", "title", "level", "event_ids", "time"}
+    for case in all_cases():
+        assert ((case.rule_id, case.event_id) in fired) == case.expect_match, case.label
+
+
+def test_scan_reports_unreadable_input_and_exits_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken.json").write_text('{"Records": [', encoding="utf-8")
+    (tmp_path / "lines.jsonl").write_text(
+        '{"eventName": "X", "eventSource": "y"}\nnot json\n', encoding="utf-8"
+    )
+    assert main(["scan", str(tmp_path), "--rules", str(RULES)]) == 1
+    err = capsys.readouterr().err
+    assert "broken.json" in err and "lines.jsonl:2" in err
+    assert "1 records from 2 files" in err
