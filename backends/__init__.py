@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sigma.conversion.base import Backend
 from sigma.processing.pipeline import ProcessingPipeline
-from snaptrail.backends.duckdb import DuckDBBackend
+from snaptrail.backends.duckdb import DuckDBBackend, duckdb_pipeline
 from snaptrail.backends.elastic import (
     EqlCloudTrailBackend,
     EsqlCloudTrailBackend,
@@ -22,14 +22,6 @@ from snaptrail.backends.elastic import (
 )
 from snaptrail.backends.sentinel import SentinelBackend, sentinel_pipeline
 from snaptrail.backends.splunk import SplunkCloudTrailBackend, splunk_pipeline
-
-
-def _duckdb_pipeline() -> ProcessingPipeline:
-    from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
-
-    return cloudtrail_pipeline(
-        "snaptrail: raw CloudTrail in DuckDB", "duckdb", lambda path: path.sigma_name, ["snaptrail_duckdb"]
-    )
 
 
 @dataclass(frozen=True)
@@ -59,11 +51,11 @@ TARGETS: dict[str, Target] = {
             "elastic-esql", EsqlCloudTrailBackend, esql_pipeline, "snaptrail_elastic_esql", "esql", "ES|QL"
         ),
         Target("sentinel", SentinelBackend, sentinel_pipeline, "snaptrail_sentinel", "kql", "KQL"),
-        Target("duckdb", DuckDBBackend, _duckdb_pipeline, "snaptrail_duckdb", "sql", "DuckDB SQL"),
+        Target("duckdb", DuckDBBackend, duckdb_pipeline, "snaptrail_duckdb", "sql", "DuckDB SQL"),
     )
 }
 
 
 def new_backend(target: str) -> Backend:
-    spec = TARGETS[target]
-    return spec.backend(processing_pipeline=spec.pipeline())
+    """A backend with its CloudTrail pipeline (each snaptrail backend applies it by default)."""
+    return TARGETS[target].backend()

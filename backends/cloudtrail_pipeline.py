@@ -97,3 +97,17 @@ def cloudtrail_pipeline(
         ],
         postprocessing_items=list(postprocessing_items),  # type: ignore[arg-type]
     )
+
+
+class DefaultCloudTrailPipeline:
+    """Backend mixin: without an explicit pipeline (`sigma convert -t snaptrail_x` with no `-p`),
+    the backend applies its own CloudTrail pipeline instead of converting unmapped fields."""
+
+    default_pipeline: Callable[[], ProcessingPipeline]
+
+    def __init__(
+        self, processing_pipeline: ProcessingPipeline | None = None, *args: object, **kwargs: object
+    ):
+        if processing_pipeline is None:
+            processing_pipeline = type(self).default_pipeline()
+        super().__init__(processing_pipeline, *args, **kwargs)  # type: ignore[call-arg]

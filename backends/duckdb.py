@@ -12,7 +12,9 @@ import ipaddress
 from typing import Any, ClassVar
 
 from sigma.conversion.state import ConversionState
+from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
+from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
 from snaptrail.backends.values import inline_flags, like_pattern
 
@@ -36,11 +38,19 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class DuckDBBackend(CloudTrailExpressionBackend):
+def duckdb_pipeline() -> ProcessingPipeline:
+    # Raw records keep CloudTrail's names: the pipeline only validates fields against the registry.
+    return cloudtrail_pipeline(
+        "snaptrail: raw CloudTrail in DuckDB", "duckdb", lambda path: path.sigma_name, ["snaptrail_duckdb"]
+    )
+
+
+class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
     name: ClassVar[str] = "snaptrail DuckDB (raw CloudTrail JSON)"
     identifier: ClassVar[str] = "snaptrail_duckdb"
     target: ClassVar[str] = "duckdb"
     formats: ClassVar[dict[str, str]] = {"default": "DuckDB SQL over table cloudtrail(raw JSON, ...)"}
+    default_pipeline = staticmethod(duckdb_pipeline)
 
     def string_literal(self, text: str) -> str:
         return sql_string(text)

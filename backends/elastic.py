@@ -33,7 +33,12 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaString,
 )
-from snaptrail.backends.cloudtrail_pipeline import NotExpressible, cloudtrail_logsource, cloudtrail_pipeline
+from snaptrail.backends.cloudtrail_pipeline import (
+    DefaultCloudTrailPipeline,
+    NotExpressible,
+    cloudtrail_logsource,
+    cloudtrail_pipeline,
+)
 from snaptrail.backends.errors import TargetLimitation
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
 from snaptrail.backends.values import (
@@ -179,9 +184,10 @@ class _ElasticCommon:
             )
 
 
-class LuceneCloudTrailBackend(_ElasticCommon, LuceneBackend):
+class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneBackend):
     name: ClassVar[str] = "snaptrail Elastic Lucene (AWS integration)"
     identifier: ClassVar[str] = "snaptrail_elastic_lucene"
+    default_pipeline = staticmethod(lucene_pipeline)
     target: ClassVar[str] = "elastic-lucene"
 
     def _regex_query(self, field: str, value: SigmaString, case_insensitive: bool) -> str:
@@ -221,9 +227,10 @@ class LuceneCloudTrailBackend(_ElasticCommon, LuceneBackend):
         return super().convert_condition_field_compare_op_val(cond, state)
 
 
-class EqlCloudTrailBackend(_ElasticCommon, EqlBackend):
+class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend):
     name: ClassVar[str] = "snaptrail Elastic EQL (AWS integration)"
     identifier: ClassVar[str] = "snaptrail_elastic_eql"
+    default_pipeline = staticmethod(eql_pipeline)
     target: ClassVar[str] = "elastic-eql"
     # Upstream raises for |exists; `field != null` is EQL's test for a present value.
     field_exists_expression: ClassVar[str] = "{field} != null"
@@ -274,11 +281,12 @@ def _esql_like_pattern(value: SigmaString) -> str:
     return "".join(out)
 
 
-class EsqlCloudTrailBackend(CloudTrailExpressionBackend):
+class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
     """ES|QL written from CloudTrail paths: ECS columns, FIELD_EXTRACT for flattened sub-fields."""
 
     name: ClassVar[str] = "snaptrail Elastic ES|QL (AWS integration, Elasticsearch 9.5+)"
     identifier: ClassVar[str] = "snaptrail_elastic_esql"
+    default_pipeline = staticmethod(esql_pipeline)
     target: ClassVar[str] = "elastic-esql"
     formats: ClassVar[dict[str, str]] = {"default": "ES|QL query"}
 

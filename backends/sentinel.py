@@ -19,7 +19,7 @@ from sigma.conditions import ConditionAND
 from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
-from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
+from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
 from snaptrail.backends.values import anchored_regex, inline_flags, plain_text, wildcard_shape
 
@@ -79,11 +79,21 @@ def sentinel_name(path: CloudTrailPath) -> str:
     )
 
 
-class SentinelBackend(CloudTrailExpressionBackend):
+def sentinel_pipeline() -> ProcessingPipeline:
+    return cloudtrail_pipeline(
+        "snaptrail: CloudTrail for Microsoft Sentinel (AWSCloudTrail)",
+        TARGET,
+        sentinel_name,
+        ["snaptrail_sentinel"],
+    )
+
+
+class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
     name: ClassVar[str] = "snaptrail Microsoft Sentinel KQL (AWSCloudTrail)"
     identifier: ClassVar[str] = "snaptrail_sentinel"
     target: ClassVar[str] = TARGET
     formats: ClassVar[dict[str, str]] = {"default": "KQL query over the AWSCloudTrail table"}
+    default_pipeline = staticmethod(sentinel_pipeline)
     # KQL's `not` is a function: not(expr).
     not_token: ClassVar[str] = "not"
 
@@ -235,12 +245,3 @@ class SentinelBackend(CloudTrailExpressionBackend):
         if flags:
             lines.append(f"| project-away {', '.join(flags)}")
         return "\n".join(lines)
-
-
-def sentinel_pipeline() -> ProcessingPipeline:
-    return cloudtrail_pipeline(
-        "snaptrail: CloudTrail for Microsoft Sentinel (AWSCloudTrail)",
-        TARGET,
-        sentinel_name,
-        ["snaptrail_sentinel"],
-    )

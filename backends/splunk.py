@@ -16,7 +16,7 @@ from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingPipeline, QueryPostprocessingItem
 from sigma.processing.postprocessing import EmbedQueryTransformation
 from sigma.types import SigmaString, SpecialChars
-from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
+from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.errors import TargetLimitation
 
 from snaptrail.cloudtrail.registry import CloudTrailPath
@@ -30,11 +30,26 @@ def splunk_name(path: CloudTrailPath) -> str:
     return ".".join(step.name + ("{}" if step.array else "") for step in path.steps)
 
 
-class SplunkCloudTrailBackend(SplunkBackend):
+def splunk_pipeline() -> ProcessingPipeline:
+    return cloudtrail_pipeline(
+        "snaptrail: CloudTrail for Splunk (Splunk Add-on for AWS)",
+        TARGET,
+        splunk_name,
+        ["splunk", "snaptrail_splunk"],
+        postprocessing_items=[
+            QueryPostprocessingItem(
+                EmbedQueryTransformation(prefix=f"`{BASE_MACRO}` "), identifier="snaptrail_splunk_base_macro"
+            )
+        ],
+    )
+
+
+class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SplunkBackend):
     """Upstream SPL generation with the gaps that matter for CloudTrail closed."""
 
     name: ClassVar[str] = "snaptrail Splunk SPL (Splunk Add-on for AWS, aws:cloudtrail)"
     identifier: ClassVar[str] = "snaptrail_splunk"
+    default_pipeline = staticmethod(splunk_pipeline)
     # `{}` array steps are part of the add-on's field names and are written unquoted in a search.
     field_quote_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[\w.{}:]+$")
     # Splunk's CASE() makes a search term case-sensitive; upstream has no |cased support.
@@ -65,17 +80,3 @@ class SplunkCloudTrailBackend(SplunkBackend):
         for arg in cond.args:
             self._refuse_single_wildcard(arg.field, arg.value)
         return super().convert_condition_as_in_expression(cond, state)
-
-
-def splunk_pipeline() -> ProcessingPipeline:
-    return cloudtrail_pipeline(
-        "snaptrail: CloudTrail for Splunk (Splunk Add-on for AWS)",
-        TARGET,
-        splunk_name,
-        ["splunk", "snaptrail_splunk"],
-        postprocessing_items=[
-            QueryPostprocessingItem(
-                EmbedQueryTransformation(prefix=f"`{BASE_MACRO}` "), identifier="snaptrail_splunk_base_macro"
-            )
-        ],
-    )

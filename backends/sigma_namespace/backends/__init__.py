@@ -1,5 +1,16 @@
-"""sigma-cli discovers backends in the `sigma.backends` namespace; snaptrail's are listed here."""
+"""sigma-cli discovers backends in the `sigma.backends` namespace as module-level classes;
+snaptrail's are imported here (each has an `identifier` such as `snaptrail_sentinel`)."""
 
-from snaptrail.backends import TARGETS
+from snaptrail.backends.duckdb import DuckDBBackend
+from snaptrail.backends.elastic import EqlCloudTrailBackend, EsqlCloudTrailBackend, LuceneCloudTrailBackend
+from snaptrail.backends.sentinel import SentinelBackend
+from snaptrail.backends.splunk import SplunkCloudTrailBackend
 
-backends = {target.backend.identifier: target.backend for target in TARGETS.values()}  # type: ignore[attr-defined]
+__all__ = [
+    "DuckDBBackend",
+    "EqlCloudTrailBackend",
+    "EsqlCloudTrailBackend",
+    "LuceneCloudTrailBackend",
+    "SentinelBackend",
+    "SplunkCloudTrailBackend",
+]
