@@ -1,6 +1,7 @@
 """The CloudTrail paths snaptrail knows, and which of their steps are arrays.
 
-`registry.yml` beside this module is the data; this module gives it a type. Every target
+The folder `registry/` beside this module is the data (`_envelope.yml` plus one file per
+service); this module gives it a type. Every target
 asks the registry how a Sigma field name (CloudTrail's own dotted path, e.g.
 ``requestParameters.createVolumePermission.add.items.userId``) is shaped, so array
 knowledge lives in one place.
@@ -172,7 +173,7 @@ class Registry:
             )
         raise UnknownFieldError(
             sigma_field,
-            "add it to snaptrail/cloudtrail/registry.yml under its event, marking array steps with []",
+            "add it under its event in snaptrail/cloudtrail/registry/<service>.yml (array steps marked [])",
         )
 
     def known(self, sigma_field: str) -> bool:
@@ -188,10 +189,30 @@ class Registry:
         return [self._by_name[name] for name in sorted(self._by_name)]
 
 
+def merge_registry_documents(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One registry from the per-service files; an event defined twice is an error."""
+    merged: dict[str, Any] = {"envelope": [], "envelope_values": {}, "events": {}}
+    for name, document in sorted(documents.items()):
+        merged["envelope"].extend(document.get("envelope", []))
+        merged["envelope_values"].update(document.get("envelope_values", {}))
+        for event_source, events in (document.get("events") or {}).items():
+            target = merged["events"].setdefault(event_source, {})
+            for event_name, spec in events.items():
+                if event_name in target:
+                    raise ValueError(f"registry/{name}: {event_source} {event_name} is defined twice")
+                target[event_name] = spec
+    return merged
+
+
 @functools.cache
 def registry() -> Registry:
-    text = resources.files("snaptrail.cloudtrail").joinpath("registry.yml").read_text(encoding="utf-8")
-    return Registry(yaml.safe_load(text))
+    folder = resources.files("snaptrail.cloudtrail").joinpath("registry")
+    documents = {
+        entry.name: yaml.safe_load(entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".yml")
+    }
+    return Registry(merge_registry_documents(documents))
 
 
 def load_json_data(name: str) -> Any:
