@@ -373,6 +373,9 @@ class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBacke
             return f"{expr} == {'true' if value else 'false'}"
         return f"to_lower({expr}) == {esql_string('true' if value else 'false')}"
 
+    def op_field_equals_field(self, left: str, right: str) -> str:
+        return f"to_lower({left}) == to_lower({right})"
+
     def op_is_null(self, expr: str, path: CloudTrailPath) -> str:
         return f"({expr} is null)"
 
