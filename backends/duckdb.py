@@ -16,7 +16,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
-from snaptrail.backends.values import inline_flags, like_pattern
+from snaptrail.backends.values import inline_flags, like_pattern, regex_text
 
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
@@ -73,7 +73,7 @@ class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
 
     def op_regex(self, expr: str, value: SigmaRegularExpression, path: CloudTrailPath) -> str:
         # RE2 search semantics, like Sigma's unanchored regex; flags inline.
-        return f"regexp_matches({expr}, {sql_string(inline_flags(value) + value.regexp)})"
+        return f"regexp_matches({expr}, {sql_string(inline_flags(value) + regex_text(value))})"
 
     def op_cidr(self, expr: str, value: SigmaCIDRExpression, path: CloudTrailPath) -> str:
         network = value.network

@@ -30,6 +30,7 @@ from sigma.types import (
     SigmaCIDRExpression,
     SigmaExists,
     SigmaNull,
+    SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
 )
@@ -47,6 +48,7 @@ from snaptrail.backends.values import (
     lucene_regex_for_wildcards,
     plain_text,
     regex_flags,
+    regex_text,
     unanchored_to_lucene,
 )
 
@@ -161,10 +163,10 @@ class _ElasticCommon:
         value: SigmaRegularExpression = cond.value
         if "i" in regex_flags(value):
             raise self._limit(cond.field, "Lucene regexps have no case-insensitive flag")
-        translated = unanchored_to_lucene(value.regexp)
+        translated = unanchored_to_lucene(regex_text(value))
         if translated is None:
             raise self._limit(
-                cond.field, f"regex '{value.regexp}' uses features Lucene's regexp syntax lacks"
+                cond.field, f"regex '{regex_text(value)}' uses features Lucene's regexp syntax lacks"
             )
         return translated
 
@@ -176,6 +178,9 @@ class _ElasticCommon:
                 cond.field, "CIDR matching needs an ip-typed field; only sourceIPAddress has one"
             )
         return "source.ip"
+
+    def convert_condition_field_eq_field(self, cond: Any, state: ConversionState) -> Any:
+        raise self._limit(cond.field, "comparing one field with another is not expressible in this language")
 
     def _refuse_flattened_compare(self, cond: Any) -> None:
         if str(cond.field).startswith(FLATTENED_PREFIX):
@@ -244,13 +249,17 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
             return converted
         return f"({self.escape_and_quote_field(cond.field)} != null and {converted})"
 
+    def convert_condition_field_eq_val_bool(self, cond: Any, state: ConversionState) -> Any:
+        # EQL's `:` takes strings only; a boolean field is compared with `==`.
+        return f"{self.escape_and_quote_field(cond.field)} == {'true' if cond.value.boolean else 'false'}"
+
     def convert_condition_field_eq_val_re(self, cond: Any, state: ConversionState) -> Any:
         # Upstream always emits case-insensitive `regex~`; Sigma regexes are case-sensitive.
         operator = "regex~" if "i" in regex_flags(cond.value) else "regex"
-        translated = unanchored_to_lucene(cond.value.regexp)
+        translated = unanchored_to_lucene(regex_text(cond.value))
         if translated is None:
             raise self._limit(
-                cond.field, f"regex '{cond.value.regexp}' uses features EQL's regex syntax lacks"
+                cond.field, f"regex '{regex_text(cond.value)}' uses features EQL's regex syntax lacks"
             )
         literal = translated.replace("\\", "\\\\").replace('"', '\\"')
         return f'{self.escape_and_quote_field(cond.field)} {operator} "{literal}"'
@@ -322,6 +331,9 @@ class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBacke
             return f"{expr} is not null" if value.exists else f"{expr} is null"
         if isinstance(value, SigmaNull):
             return f"({expr} is null)"
+        if isinstance(value, SigmaNumber):
+            # Flattened leaves are keywords holding the JSON text of the number ("22").
+            return f"mv_contains({expr}, {esql_string(str(value.number))})"
         if isinstance(value, SigmaString) and not has_wildcards(value):
             text = plain_text(value)
             from sigma.types import SigmaCasedString
@@ -351,9 +363,10 @@ class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBacke
     def op_regex(self, expr: str, value: SigmaRegularExpression, path: CloudTrailPath) -> str:
         if "i" in regex_flags(value):
             raise self.limitation(path, "ES|QL RLIKE has no case-insensitive flag")
-        translated = unanchored_to_lucene(value.regexp)
+        translated = unanchored_to_lucene(regex_text(value))
         if translated is None:
-            raise self.limitation(path, f"regex '{value.regexp}' uses features ES|QL's RLIKE syntax lacks")
+            why = f"regex '{regex_text(value)}' uses features ES|QL's RLIKE syntax lacks"
+            raise self.limitation(path, why)
         return f"{expr} rlike {esql_string(translated)}"
 
     def op_cidr(self, expr: str, value: SigmaCIDRExpression, path: CloudTrailPath) -> str:

@@ -21,7 +21,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
-from snaptrail.backends.values import anchored_regex, inline_flags, plain_text, wildcard_shape
+from snaptrail.backends.values import anchored_regex, inline_flags, plain_text, regex_text, wildcard_shape
 
 from snaptrail.cloudtrail.registry import CloudTrailPath, Step, load_json_data
 
@@ -157,7 +157,7 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
         return f"{expr} matches regex {kql_string(regex if cased else '(?i)' + regex)}"
 
     def op_regex(self, expr: str, value: SigmaRegularExpression, path: CloudTrailPath) -> str:
-        return f"{expr} matches regex {kql_string(inline_flags(value) + value.regexp)}"
+        return f"{expr} matches regex {kql_string(inline_flags(value) + regex_text(value))}"
 
     def op_cidr(self, expr: str, value: SigmaCIDRExpression, path: CloudTrailPath) -> str:
         function = (
@@ -165,11 +165,13 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
         )
         return f"{function}({expr}, {kql_string(str(value.network))})"
 
+    # Strings are never null in Kusto, but toreal() of an absent value is, and `not(null)` drops the
+    # row; Sigma says an absent field does not match, so numeric tests are coalesced to false.
     def op_compare(self, expr: str, symbol: str, number: float | int, path: CloudTrailPath) -> str:
-        return f"toreal({expr}) {symbol} {number}"
+        return f"coalesce(toreal({expr}) {symbol} {number}, false)"
 
     def op_number_equals(self, expr: str, number: float | int, path: CloudTrailPath) -> str:
-        return f"toreal({expr}) == {number}"
+        return f"coalesce(toreal({expr}) == {number}, false)"
 
     def op_bool(self, expr: str, value: bool, path: CloudTrailPath) -> str:
         if self._kind(expr, path) == "bool":

@@ -129,6 +129,11 @@ def unanchored_to_lucene(regex: str) -> str | None:
     return f"{start}({body}){end}" if (start or end) else body
 
 
+def regex_text(value: SigmaRegularExpression) -> str:
+    """The regex as written in the rule (pySigma keeps it as an unescaped SigmaString)."""
+    return str(value.regexp)
+
+
 def regex_flags(value: SigmaRegularExpression) -> set[str]:
     names = {
         SigmaRegularExpressionFlag.IGNORECASE: "i",
