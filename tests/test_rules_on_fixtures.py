@@ -18,13 +18,14 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from fixture_cases import RULES, cases_for, rule_files_by_id
+
 from snaptrail.backends import TARGETS
 from snaptrail.backends.elastic import ecs_field_types
-
 from snaptrail.convert import Conversion, convert
 from snaptrail.engine import CloudTrailStore
 from snaptrail.storage import to_ecs_document, to_sentinel_row, to_splunk_event
+
+from fixture_cases import RULES, cases_for, rule_files_by_id
 
 RULE_IDS = sorted(rule_files_by_id())
 
@@ -104,6 +105,7 @@ KUSTO_TO_DUCKDB = {"string": "VARCHAR", "bool": "BOOLEAN", "datetime": "TIMESTAM
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_kql_executes_on_sentinel_rows(rule_id: str) -> None:
     import duckdb_kql
+
     from snaptrail.backends.sentinel import sentinel_table
 
     query = query_or_skip("sentinel", rule_id)

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from fixture_cases import RULES, all_cases
 
 from snaptrail.cli import main
+
+from fixture_cases import RULES, all_cases
 
 
 def _write_logfile(folder: Path) -> None:

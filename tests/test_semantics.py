@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from checkers.kusto_checker import KustoChecker
-from checkers.lucene_checker import run_lucene
-from snaptrail.backends.elastic import ecs_field_types
 
+from snaptrail.backends.elastic import ecs_field_types
 from snaptrail.convert import Conversion, convert
 from snaptrail.engine import CloudTrailStore
 from snaptrail.storage import to_ecs_document, to_sentinel_row
+
+from checkers.kusto_checker import KustoChecker
+from checkers.lucene_checker import run_lucene
 
 OWNER = "111122223333"
 
@@ -408,6 +409,7 @@ def test_kql_binds(compiled: dict[str, dict[str, Conversion]], name: str, kusto)
 @pytest.mark.parametrize("name", NAMES)
 def test_kql_executes(compiled: dict[str, dict[str, Conversion]], name: str) -> None:
     import duckdb_kql
+
     from snaptrail.backends.sentinel import sentinel_table
 
     query = _query(compiled, "sentinel", name)
