@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sigma.conversion.base import Backend
 from sigma.processing.pipeline import ProcessingPipeline
+
 from snaptrail.backends.duckdb import DuckDBBackend, duckdb_pipeline
 from snaptrail.backends.elastic import (
     EqlCloudTrailBackend,

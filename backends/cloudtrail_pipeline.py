@@ -16,8 +16,8 @@ from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import RuleFailureTransformation
 from sigma.processing.transformations.base import FieldMappingTransformationBase
 from sigma.rule import SigmaRule
-from snaptrail.backends.errors import TargetLimitation, UnmappedFieldError
 
+from snaptrail.backends.errors import TargetLimitation, UnmappedFieldError
 from snaptrail.cloudtrail.registry import CloudTrailPath, UnknownFieldError, registry
 
 # Names a path for one target. Raises ValueError when the target stores no such field (a mapping

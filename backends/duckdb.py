@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
+
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
 from snaptrail.backends.values import inline_flags, like_pattern, regex_text
-
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TABLE = "cloudtrail"

@@ -34,6 +34,7 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaString,
 )
+
 from snaptrail.backends.cloudtrail_pipeline import (
     DefaultCloudTrailPipeline,
     NotExpressible,
@@ -51,7 +52,6 @@ from snaptrail.backends.values import (
     regex_text,
     unanchored_to_lucene,
 )
-
 from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
 
 DEFAULT_INDEX = "logs-aws.cloudtrail-*"

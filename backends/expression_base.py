@@ -37,8 +37,8 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaString,
 )
-from snaptrail.backends.errors import TargetLimitation, UnmappedFieldError
 
+from snaptrail.backends.errors import TargetLimitation, UnmappedFieldError
 from snaptrail.cloudtrail.registry import CloudTrailPath, UnknownFieldError, registry
 
 Predicate = Callable[[str], str]

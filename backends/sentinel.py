@@ -19,10 +19,10 @@ from sigma.conditions import ConditionAND
 from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
+
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
 from snaptrail.backends.values import anchored_regex, inline_flags, plain_text, regex_text, wildcard_shape
-
 from snaptrail.cloudtrail.registry import CloudTrailPath, Step, load_json_data
 
 TARGET = "sentinel"

@@ -16,9 +16,9 @@ from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingPipeline, QueryPostprocessingItem
 from sigma.processing.postprocessing import EmbedQueryTransformation
 from sigma.types import SigmaString, SpecialChars
+
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.errors import TargetLimitation
-
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TARGET = "splunk"

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from snaptrail.backends import TARGETS
-
 from snaptrail import __version__
+from snaptrail.backends import TARGETS
 from snaptrail.convert import Conversion, convert
 
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sigma.collection import SigmaCollection
-from sigma.exceptions import SigmaError
-from sigma.rule import SigmaRule
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import ValueListPlaceholderTransformation
+from sigma.rule import SigmaDetection, SigmaRule
+from sigma.types import Placeholder, SigmaString
 
-from snaptrail.backends import TARGETS, new_backend
+from sigma.filters import SigmaFilter
+from snaptrail.backends import TARGETS
 from snaptrail.backends.errors import TargetLimitation, describe_rule
+from snaptrail.config import Config
 
 RULE_SUFFIXES = (".yml", ".yaml")
 
@@ -47,29 +55,112 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_rules(paths: Sequence[Path]) -> SigmaCollection:
-    """Parse rule files; every malformed file is reported, none is skipped."""
-    files = rule_files(paths)
-    if not files:
+def filter_placeholders(sigma_filter: SigmaFilter) -> set[str]:
+    """The %placeholders% a filter's values refer to."""
+    names: set[str] = set()
+
+    def walk(detection: SigmaDetection) -> None:
+        for item in detection.detection_items:
+            if isinstance(item, SigmaDetection):
+                walk(item)
+                continue
+            for value in item.value:
+                if isinstance(value, SigmaString):
+                    names.update(part.name for part in value.s if isinstance(part, Placeholder))
+
+    for detection in sigma_filter.filter.detections.values():
+        walk(detection)
+    return names
+
+
+@dataclass(frozen=True)
+class FilterState:
+    title: str
+    source: str
+    active: bool
+    reason: str
+
+
+def load_rules(
+    paths: Sequence[Path], filter_paths: Sequence[Path] = (), config: Config | None = None
+) -> tuple[SigmaCollection, list[FilterState]]:
+    """Parse rule (and filter) files; every malformed file is reported, none is skipped.
+
+    A filter whose allowlists are all empty in the config is left out: an empty value list must
+    never compile into a condition, and without values the filter has nothing to remove."""
+    files = rule_files(paths) + (rule_files(filter_paths) if filter_paths else [])
+    if not rule_files(paths):
         raise RuleLoadError(f"no Sigma rule files (.yml/.yaml) under {', '.join(map(str, paths))}")
-    collection = SigmaCollection.load_ruleset(files, collect_errors=True)
+    documents: list[SigmaRule | SigmaCorrelationRule | SigmaFilter] = []
     problems = []
-    for rule in collection:
+    for file in files:
+        try:
+            part = SigmaCollection.from_yaml(
+                file.read_text(encoding="utf-8"),
+                collect_errors=True,
+                source=SigmaRuleLocation(file),
+                collect_filters=True,
+            )
+        except (OSError, SigmaError) as error:
+            problems.append(f"{file}: {error}")
+            continue
+        documents.extend([*part.rules, *part.filters])
+        problems.extend(f"{file}: {error}" for error in part.errors)
+    collection = SigmaCollection(documents, collect_filters=True, resolve_references=False)
+    for rule in [*collection, *collection.filters]:
         for error in rule.errors:
             problems.append(f"{rule.source.path if rule.source else '?'}: {error}")
     if problems:
         raise RuleLoadError("invalid Sigma rules:\n  " + "\n  ".join(problems))
+    values = config.placeholders() if config else {}
+    states: list[FilterState] = []
+    active: list[SigmaFilter] = []
+    for sigma_filter in collection.filters:
+        source = str(sigma_filter.source.path) if sigma_filter.source and sigma_filter.source.path else "?"
+        names = filter_placeholders(sigma_filter)
+        unknown = sorted(names - set(values))
+        if unknown:
+            raise RuleLoadError(
+                f"{source}: filter '{sigma_filter.title}' uses unknown placeholder(s) {unknown}"
+            )
+        empty = sorted(name for name in names if not values[name])
+        if empty:
+            states.append(FilterState(sigma_filter.title, source, False, f"empty allowlist(s) {empty}"))
+            continue
+        states.append(FilterState(sigma_filter.title, source, True, "active"))
+        active.append(sigma_filter)
+    if active:
+        # pySigma's apply_filters inserts the *same* detection objects into every rule a filter
+        # applies to; pipelines rename fields in place, so the second rule would see mapped names.
+        # Each rule gets its own copy of each filter.
+        collection.rules = [
+            functools.reduce(lambda r, f: copy.deepcopy(f).apply_on_rule(r), active, rule)
+            for rule in collection.rules
+        ]
     collection.resolve_rule_references()
-    return collection
+    return collection, states
 
 
-def convert(paths: Sequence[Path], target: str) -> list[Conversion]:
-    """Compile every rule under `paths` for one target. Pipelines change rules in place, so each
-    target gets its own freshly parsed collection."""
+def allowlist_pipeline(config: Config | None) -> ProcessingPipeline:
+    """Resolves the filters' %placeholders% from the config's allowlists."""
+    return ProcessingPipeline(
+        name="snaptrail: allowlists from snaptrail.yml",
+        priority=10,
+        items=[ProcessingItem(ValueListPlaceholderTransformation(), identifier="snaptrail_allowlists")],
+        vars=config.placeholders() if config else {},
+    )
+
+
+def convert(
+    paths: Sequence[Path], target: str, config: Config | None = None, filter_paths: Sequence[Path] = ()
+) -> list[Conversion]:
+    """Compile every rule under `paths` for one target, with the active filters applied. Pipelines
+    change rules in place, so each target gets its own freshly parsed collection."""
     if target not in TARGETS:
         raise ValueError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")
-    collection = load_rules(paths)
-    backend = new_backend(target)
+    collection, _ = load_rules(paths, filter_paths, config)
+    spec = TARGETS[target]
+    backend = spec.backend(processing_pipeline=allowlist_pipeline(config) + spec.pipeline())
     results = []
     for rule in collection:
         if not isinstance(rule, SigmaRule):

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from snaptrail.cloudtrail.records import ReadReport, read_paths
-from snaptrail.convert import Conversion, convert, load_rules
+from snaptrail.config import Config
+from snaptrail.convert import Conversion, FilterState, convert, load_rules
 from snaptrail.engine import CloudTrailStore
 
 
@@ -28,13 +29,18 @@ class ScanResult:
     alerts: list[Alert]
     read: ReadReport
     failed_rules: list[Conversion]
+    filters: list[FilterState]
 
 
-def scan(log_paths: Sequence[Path], rule_paths: Sequence[Path]) -> ScanResult:
+def scan(
+    log_paths: Sequence[Path],
+    rule_paths: Sequence[Path],
+    config: Config | None = None,
+    filter_paths: Sequence[Path] = (),
+) -> ScanResult:
     read = read_paths(log_paths)
-    levels = {
-        str(rule.id): (rule.level.name.lower() if rule.level else "") for rule in load_rules(rule_paths)
-    }
+    collection, filters = load_rules(rule_paths, filter_paths, config)
+    levels = {str(rule.id): (rule.level.name.lower() if rule.level else "") for rule in collection}
     store = CloudTrailStore()
     try:
         store.add((record.origin, record.data) for record in read.records)
@@ -46,7 +52,7 @@ def scan(log_paths: Sequence[Path], rule_paths: Sequence[Path]) -> ScanResult:
         }
         alerts: list[Alert] = []
         failed: list[Conversion] = []
-        for conversion in convert(rule_paths, "duckdb"):
+        for conversion in convert(rule_paths, "duckdb", config, filter_paths):
             if not conversion.ok:
                 failed.append(conversion)
                 continue
@@ -63,4 +69,4 @@ def scan(log_paths: Sequence[Path], rule_paths: Sequence[Path]) -> ScanResult:
     finally:
         store.close()
     alerts.sort(key=lambda a: (a.time, a.rule_id, a.event_ids))
-    return ScanResult(alerts, read, failed)
+    return ScanResult(alerts, read, failed, filters)

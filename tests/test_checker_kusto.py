@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from checkers import kusto_checker
 from checkers.kusto_checker import DEFAULT_SCHEMA, KqlDiagnostic, KustoChecker
 

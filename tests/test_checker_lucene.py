@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from checkers.lucene_checker import LuceneResult, flatten_document, run_lucene
 
 ROOT_ARN = "arn:aws:iam::1:root"

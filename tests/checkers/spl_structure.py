@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from snaptrail.backends.splunk import BASE_MACRO, splunk_name
 
+from snaptrail.backends.splunk import BASE_MACRO, splunk_name
 from snaptrail.cloudtrail.registry import registry
 
 # A field name before a comparison or IN (the add-on's names: dotted, with {} array steps).
