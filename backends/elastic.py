@@ -27,6 +27,7 @@ from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import SetStateTransformation
 from sigma.types import (
+    SigmaCasedString,
     SigmaCIDRExpression,
     SigmaExists,
     SigmaNull,
@@ -51,6 +52,7 @@ from snaptrail.backends.values import (
     regex_flags,
     regex_text,
     unanchored_to_lucene,
+    wildcard_shape,
 )
 from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
 
@@ -299,6 +301,8 @@ class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBacke
     target: ClassVar[str] = "elastic-esql"
     formats: ClassVar[dict[str, str]] = {"default": "ES|QL query"}
 
+    merge_array_disjunctions: ClassVar[bool] = False
+
     def _field(self, path: CloudTrailPath) -> tuple[str, str]:
         fields, _, objects = _mapping()
         if path.sigma_name in fields:
@@ -336,15 +340,35 @@ class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBacke
             return f"mv_contains({expr}, {esql_string(str(value.number))})"
         if isinstance(value, SigmaString) and not has_wildcards(value):
             text = plain_text(value)
-            from sigma.types import SigmaCasedString
-
             if isinstance(value, SigmaCasedString) or not has_letters(text):
                 return f"mv_contains({expr}, {esql_string(text)})"
             return f"mv_contains(to_lower({expr}), {esql_string(text.lower())})"
+        shape = wildcard_shape(value) if isinstance(value, SigmaString) else None
+        if shape is not None and shape[0] in ("startswith", "endswith", "contains"):
+            return self._mv_pattern(expr, shape[0], shape[1], isinstance(value, SigmaCasedString))
         raise self.limitation(
             path,
-            "on a multivalued (array) value ES|QL can only test exact membership, not patterns or ranges",
+            "on a multivalued (array) value ES|QL can test membership, a prefix, a suffix or a substring, "
+            "not other patterns or ranges",
         )
+
+    @staticmethod
+    def _mv_pattern(expr: str, shape: str, text: str, cased: bool) -> str:
+        """A pattern on any element of a multivalued keyword: the values joined with a tab, which
+        CloudTrail's identifiers, ARNs and account ids do not contain, so `<tab>text` can only
+        match at an element's start and a substring without a tab cannot span two elements.
+        (ES|QL strings have no \\u escapes; \\t is one of the few they do have.)"""
+        delimiter = "\\t"
+        literal = "".join("\\\\" + c if c in "*?\\" else c for c in (text if cased else text.lower()))
+        pattern = {
+            "startswith": f"*{delimiter}{literal}*",
+            "endswith": f"*{literal}{delimiter}*",
+            "contains": f"*{literal}*",
+        }[shape]
+        joined = f'concat("{delimiter}", mv_concat({expr}, "{delimiter}"), "{delimiter}")'
+        if not cased:
+            joined = f"to_lower({joined})"
+        return f'{joined} like "{pattern}"'
 
     def string_literal(self, text: str) -> str:
         return esql_string(text)

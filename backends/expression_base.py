@@ -74,6 +74,8 @@ class CloudTrailExpressionBackend(TextQueryBackend):
     wildcard_single: ClassVar[str] = "?"
 
     _rule: SigmaRule | SigmaCorrelationRule | None = None
+    # Targets whose any_element takes a general predicate merge OR'ed values on one array path.
+    merge_array_disjunctions: ClassVar[bool] = True
 
     # ---- what a target implements -------------------------------------------------------------
     @abstractmethod
@@ -202,6 +204,27 @@ class CloudTrailExpressionBackend(TextQueryBackend):
         if path.has_array:
             return self.any_element(path, predicate, state)
         return predicate(self.scalar_expression(path))
+
+    def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Any:
+        """Values OR'ed on one array path become one any-element test: any(a) or any(b) is
+        any(a or b), and a target such as KQL then expands the array once instead of per value."""
+        args = cond.args
+        if len(args) > 1 and all(isinstance(arg, ConditionFieldEqualsValueExpression) for arg in args):
+            fields = {arg.field for arg in args}  # type: ignore[union-attr]
+            if len(fields) == 1:
+                path = self.resolve(next(iter(fields)))
+                plain = not any(
+                    isinstance(arg.value, (SigmaNull, SigmaExists, SigmaFieldReference)) for arg in args
+                )
+                if path.has_array and plain and self.merge_array_disjunctions:
+                    predicates = [self.predicate_for(arg, path) for arg in args]  # type: ignore[arg-type]
+                    merged = self.any_element(
+                        path,
+                        lambda e: " or ".join(self.group_expression.format(expr=p(e)) for p in predicates),
+                        state,
+                    )
+                    return self.null_safe(merged)
+        return super().convert_condition_or(cond, state)
 
     def decide_convert_condition_as_in_expression(
         self, cond: ConditionOR | ConditionAND, state: ConversionState

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from snaptrail import __version__
 from snaptrail.backends import TARGETS
+from snaptrail.config import Config
 from snaptrail.convert import Conversion, convert
 
 
@@ -24,12 +25,14 @@ class QueryBuild:
     errors: list[Conversion] = field(default_factory=list)
 
 
-def build_queries(rule_paths: Sequence[Path], out: Path) -> QueryBuild:
+def build_queries(
+    rule_paths: Sequence[Path], out: Path, config: Config, filter_paths: Sequence[Path] = ()
+) -> QueryBuild:
     result = QueryBuild()
     manifest: dict[str, dict[str, dict[str, str]]] = {}
     root = out / "queries"
     for name, target in TARGETS.items():
-        for conversion in sorted(convert(rule_paths, name), key=lambda c: c.source):
+        for conversion in sorted(convert(rule_paths, name, config, filter_paths), key=lambda c: c.source):
             entry = manifest.setdefault(conversion.rule_id, {})
             if conversion.ok:
                 path = root / name / f"{Path(conversion.source).stem}.{target.extension}"
@@ -49,7 +52,11 @@ def build_queries(rule_paths: Sequence[Path], out: Path) -> QueryBuild:
         lines.append(f"- `{Path(conversion.source).stem}` on **{conversion.target}**: {conversion.error}")
     root.mkdir(parents=True, exist_ok=True)
     (root / "UNSUPPORTED.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    document = {"snaptrail_version": __version__, "rules": dict(sorted(manifest.items()))}
+    document = {
+        "snaptrail_version": __version__,
+        "configuration": config.describe(),
+        "rules": dict(sorted(manifest.items())),
+    }
     (root / "manifest.json").write_text(
         json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

@@ -1,4 +1,4 @@
-"""The `snaptrail` command: convert, build, scan."""
+"""The `snaptrail` command: convert, build, check, scan."""
 
 from __future__ import annotations
 
@@ -9,25 +9,35 @@ from pathlib import Path
 
 from snaptrail import __version__
 from snaptrail.backends import TARGETS
+from snaptrail.config import ConfigError, load_config
 from snaptrail.convert import RuleLoadError, convert
 
-DEFAULT_RULES = Path("sigma")
+DEFAULT_RULES = Path("sigma/rules")
+DEFAULT_FILTERS = Path("sigma/filters")
+DEFAULT_FIXTURES = Path("tests/fixtures")
 
 
-def _rules_default(paths: list[Path] | None) -> list[Path]:
+def _rules(paths: list[Path] | None) -> list[Path]:
     if paths:
         return paths
     if not DEFAULT_RULES.is_dir():
         raise RuleLoadError(f"no rules given and no '{DEFAULT_RULES}/' folder here; pass --rules PATH")
-    return [DEFAULT_RULES / "rules"]
+    return [DEFAULT_RULES]
+
+
+def _filters(paths: list[Path] | None) -> list[Path]:
+    """Explicit filter folders, else the repository's sigma/filters when it is there."""
+    if paths is not None:
+        return paths
+    return [DEFAULT_FILTERS] if DEFAULT_FILTERS.is_dir() else []
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    results = convert(args.paths, args.target)
+    results = convert(args.paths, args.target, load_config(args.config), args.filters or [])
     failed = [r for r in results if not r.ok]
     if args.format == "json":
         print(json.dumps([r.__dict__ for r in results], indent=2))
-    else:
+    elif results:
         print("\n\n".join(str(r.query) for r in results if r.ok))
     for result in failed:
         kind = "unsupported" if result.limitation else "error"
@@ -38,23 +48,39 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from snaptrail.build.queries import build_queries
 
-    rules = _rules_default(args.rules)
-    result = build_queries(rules, args.out)
+    result = build_queries(_rules(args.rules), args.out, load_config(args.config), _filters(args.filters))
     for conversion in result.errors:
         print(f"snaptrail build: error: {conversion.error}", file=sys.stderr)
     print(
         f"snaptrail build: {len(result.written)} queries in {args.out}/queries; "
         f"{len(result.limitations)} rule/target pairs not expressible "
-        f"(see {args.out}/queries/UNSUPPORTED.md); "
-        f"{len(result.errors)} errors"
+        f"(see {args.out}/queries/UNSUPPORTED.md); {len(result.errors)} errors"
     )
     return 1 if result.errors else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from snaptrail.convert import rule_files
+    from snaptrail.lint import RuleLinter, as_json, as_junit
+
+    rules = _rules(args.rules)
+    fixtures = args.fixtures if args.fixtures is not None else DEFAULT_FIXTURES
+    issues = RuleLinter(rules, fixtures if fixtures.is_dir() else None, whole_corpus=args.rules is None).run()
+    if args.junit:
+        args.junit.write_text(as_junit(issues, rule_files(rules)), encoding="utf-8")
+    if args.format == "json":
+        print(as_json(issues))
+    else:
+        for issue in issues:
+            print(issue.text())
+    print(f"snaptrail check: {len(rule_files(rules))} rules, {len(issues)} issues", file=sys.stderr)
+    return 1 if issues else 0
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from snaptrail.scan import scan
 
-    result = scan(args.paths, _rules_default(args.rules))
+    result = scan(args.paths, _rules(args.rules), load_config(args.config), _filters(args.filters))
     if args.format == "jsonl":
         for alert in result.alerts:
             print(json.dumps(alert.as_dict(), sort_keys=True))
@@ -72,7 +98,19 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"snaptrail scan: unreadable input: {problem}", file=sys.stderr)
     for conversion in result.failed_rules:
         print(f"snaptrail scan: rule not run: {conversion.error}", file=sys.stderr)
+    for state in result.filters:
+        if not state.active:
+            print(f"snaptrail scan: filter off: {state.title} ({state.reason})", file=sys.stderr)
     return 1 if result.read.problems or result.failed_rules else 0
+
+
+def _common(p: argparse.ArgumentParser, rules: bool = True) -> None:
+    if rules:
+        p.add_argument(
+            "--rules", nargs="+", type=Path, help=f"rule files or folders (default: {DEFAULT_RULES})"
+        )
+    p.add_argument("--filters", nargs="*", type=Path, help=f"filter folders (default: {DEFAULT_FILTERS})")
+    p.add_argument("--config", type=Path, help="configuration with the allowlists (default: ./snaptrail.yml)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,16 +122,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--target", required=True, choices=sorted(TARGETS))
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("paths", nargs="+", type=Path, help="rule files or folders")
+    p.add_argument(
+        "--filters", nargs="*", type=Path, help="Sigma filter files or folders to apply (default: none)"
+    )
+    p.add_argument("--config", type=Path, help="allowlists for the filters (default: ./snaptrail.yml)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("build", help="build every artifact into dist/")
-    p.add_argument("--rules", nargs="+", type=Path, help="rule folders (default: sigma/rules)")
+    _common(p)
     p.add_argument("--out", type=Path, default=Path("dist"))
     p.set_defaults(func=cmd_build)
 
+    p = sub.add_parser("check", help="lint rules offline: pySigma + SigmaHQ validators and snaptrail's own")
+    p.add_argument("--rules", nargs="+", type=Path, help=f"rule files or folders (default: {DEFAULT_RULES})")
+    p.add_argument("--fixtures", type=Path, help=f"fixture folder (default: {DEFAULT_FIXTURES})")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--junit", type=Path, help="also write JUnit XML to this file")
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("scan", help="run every rule over CloudTrail log files on DuckDB")
     p.add_argument("paths", nargs="+", type=Path, help="log files or folders (.json, .json.gz, .jsonl)")
-    p.add_argument("--rules", nargs="+", type=Path, help="rule folders (default: sigma/rules)")
+    _common(p)
     p.add_argument("--format", choices=["table", "jsonl"], default="table")
     p.set_defaults(func=cmd_scan)
     return root
@@ -103,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except RuleLoadError as error:
+    except (RuleLoadError, ConfigError) as error:
         print(f"snaptrail: {error}", file=sys.stderr)
         return 2
 

@@ -249,6 +249,17 @@ CASES: list[tuple[str, str, set[str]]] = [
         {"e2-remove", "e7-two-accounts"},
     ),
     (
+        "startswith_on_array",
+        "sel:\n    requestParameters.createVolumePermission.add.items.userId|startswith: '7777'\n  condition: sel",
+        {"e7-two-accounts"},
+    ),
+    (
+        "values_or_on_array",
+        "sel:\n    requestParameters.createVolumePermission.add.items.userId|startswith:\n"
+        "      - '4'\n      - '9'\n  condition: sel",
+        {"e1-share", "e7-two-accounts"},
+    ),
+    (
         "nested_arrays",
         "sel:\n    requestParameters.ipPermissions.items.ipRanges.items.cidrIp: 0.0.0.0/0\n  condition: sel",
         {"e4-ingress"},
@@ -286,6 +297,8 @@ EXPECTED_LIMITS: dict[str, set[str]] = {
         "number_in_array",
         "or_and_not",
         "field_reference",
+        "startswith_on_array",
+        "values_or_on_array",
     },
     "elastic-esql": {"regex_ignorecase_flag"},
     "sentinel": set(),
