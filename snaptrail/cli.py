@@ -46,17 +46,30 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from snaptrail.build.queries import build_queries
+    from snaptrail.build import build_all
+    from snaptrail.build.attack import update_readme
+    from snaptrail.build.context import BuildContext
 
-    result = build_queries(_rules(args.rules), args.out, load_config(args.config), _filters(args.filters))
-    for conversion in result.errors:
+    context = BuildContext(_rules(args.rules), _filters(args.filters), load_config(args.config))
+    errors = context.errors()
+    for conversion in errors:
         print(f"snaptrail build: error: {conversion.error}", file=sys.stderr)
+    if errors:
+        print(f"snaptrail build: {len(errors)} errors; nothing written", file=sys.stderr)
+        return 1
+    written = build_all(context, args.out)
+    limitations = sum(1 for by_rule in context.conversions.values() for c in by_rule.values() if c.limitation)
+    parts = ", ".join(f"{name}: {len(paths)} files" for name, paths in written.items())
     print(
-        f"snaptrail build: {len(result.written)} queries in {args.out}/queries; "
-        f"{len(result.limitations)} rule/target pairs not expressible "
-        f"(see {args.out}/queries/UNSUPPORTED.md); {len(result.errors)} errors"
+        f"snaptrail build: {len(context.rules)} rules into {args.out}/ ({parts}); "
+        f"{limitations} rule/target pairs not expressible (see {args.out}/queries/UNSUPPORTED.md)"
     )
-    return 1 if result.errors else 0
+    if args.update_readme:
+        changed = update_readme(args.update_readme, context)
+        print(
+            f"snaptrail build: coverage table in {args.update_readme} {'updated' if changed else 'unchanged'}"
+        )
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -131,6 +144,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build every artifact into dist/")
     _common(p)
     p.add_argument("--out", type=Path, default=Path("dist"))
+    p.add_argument(
+        "--update-readme", type=Path, metavar="README", help="rewrite the coverage table in this file"
+    )
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("check", help="lint rules offline: pySigma + SigmaHQ validators and snaptrail's own")

@@ -250,7 +250,8 @@ CASES: list[tuple[str, str, set[str]]] = [
     ),
     (
         "startswith_on_array",
-        "sel:\n    requestParameters.createVolumePermission.add.items.userId|startswith: '7777'\n  condition: sel",
+        "sel:\n    requestParameters.createVolumePermission.add.items.userId|startswith: '7777'\n"
+        "  condition: sel",
         {"e7-two-accounts"},
     ),
     (
