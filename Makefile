@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 KUSTO_DIR := tests/checkers/kusto
+APPINSPECT := .venv-appinspect/bin/splunk-appinspect
 
 .PHONY: build test venv test-deps lint clean
 
@@ -20,13 +21,24 @@ venv: $(BIN)/snaptrail
 build: venv
 	$(BIN)/snaptrail build --out dist
 
-# Non-Python checkers: Apache Lucene from Debian (Java), Microsoft's KQL parser from npm.
-test-deps: venv
-	@if ! ls /usr/share/java/lucene-core*.jar >/dev/null 2>&1 || ! command -v javac >/dev/null; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq liblucene8-java default-jdk-headless >/dev/null; \
-		else sudo apt-get update -qq && sudo apt-get install -y -qq liblucene8-java default-jdk-headless >/dev/null; fi; \
+# Non-Python checkers: Apache Lucene (Java) and Chromium from Debian, Microsoft's KQL parser from
+# npm, and Splunk AppInspect in a venv of its own (a tool with its own pins, not a library of ours).
+DEBIAN_PACKAGES := liblucene8-java default-jdk-headless chromium
+test-deps: venv $(APPINSPECT)
+	@missing=""; \
+	ls /usr/share/java/lucene-core*.jar >/dev/null 2>&1 || missing="yes"; \
+	command -v javac >/dev/null || missing="yes"; \
+	command -v chromium >/dev/null || missing="yes"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
 	fi
 	@test -d $(KUSTO_DIR)/node_modules/@kusto/language-service-next || npm ci --prefix $(KUSTO_DIR) --no-audit --no-fund --silent
+
+$(APPINSPECT): tests/checkers/appinspect-requirements.txt
+	test -x .venv-appinspect/bin/python || $(PYTHON) -m venv .venv-appinspect
+	.venv-appinspect/bin/python -m pip install --quiet -r tests/checkers/appinspect-requirements.txt
+	touch $(APPINSPECT)
 
 test: test-deps
 	$(BIN)/pytest  # not `python -m pytest`: that puts the repo root (and its source folders) on sys.path
@@ -36,4 +48,4 @@ lint: venv
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) dist .setuptools-build *.egg-info
+	rm -rf $(VENV) .venv-appinspect dist .setuptools-build *.egg-info

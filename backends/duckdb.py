@@ -107,6 +107,18 @@ class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
     def null_safe(self, predicate: str) -> str:
         return f"coalesce({predicate}, false)"
 
+    def op_field_pattern(self, path: CloudTrailPath, other: CloudTrailPath, reference: Any) -> str:
+        if path.has_array or other.has_array:
+            raise self.limitation(
+                path, "a pattern built from another field on an array path is not supported"
+            )
+        left, right = self.scalar_expression(path), self.scalar_expression(other)
+        if reference.starts_with and reference.ends_with:
+            return f"contains(lower({left}), lower({right}))"
+        if reference.starts_with:  # |fieldref|startswith: the field starts with the other field's value
+            return f"starts_with(lower({left}), lower({right}))"
+        return f"ends_with(lower({left}), lower({right}))"
+
     def op_field_equals_field(self, left: str, right: str) -> str:
         return f"lower({left}) = lower({right})"
 

@@ -220,6 +220,15 @@ class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneB
             isinstance(arg.value, SigmaString) and has_letters(str(arg.value)) for arg in cond.args
         )
 
+    def escape_and_quote_field(self, field_name: str) -> str:
+        # CloudTrail keys such as `aws:ebs:id` contain `:`, query_string's field separator.
+        return super().escape_and_quote_field(field_name).replace(":", "\\:")
+
+    def convert_condition_field_eq_val_num(self, cond: Any, state: ConversionState) -> Any:
+        # Upstream writes `field:-1`; in query_string a leading `-` is the NOT operator.
+        number = str(cond.value.number).replace("-", "\\-")
+        return f"{self.escape_and_quote_field(cond.field)}:{number}"
+
     def convert_condition_field_eq_val_re(self, cond: Any, state: ConversionState) -> Any:
         regex = self._lucene_regex(cond).replace("/", "\\/")  # `/` ends a query_string regexp
         return f"{self.escape_and_quote_field(cond.field)}:/{regex}/"

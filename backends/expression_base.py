@@ -124,6 +124,13 @@ class CloudTrailExpressionBackend(TextQueryBackend):
     def op_field_equals_field(self, left: str, right: str) -> str:
         raise TargetLimitation(self._rule, None, self.target, "field-to-field comparison is not implemented")
 
+    def op_field_pattern(
+        self, path: CloudTrailPath, other: CloudTrailPath, reference: SigmaFieldReference
+    ) -> str:
+        raise self.limitation(
+            path, "a pattern built from another field (|fieldref|contains etc.) is not supported"
+        )
+
     # ---- plumbing -----------------------------------------------------------------------------
     def convert_rule(
         self, rule: SigmaRule, output_format: str | None = None, callback: Any = None
@@ -187,6 +194,9 @@ class CloudTrailExpressionBackend(TextQueryBackend):
     def _field_predicate(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> Any:
         path = self.resolve(cond.field)
         if isinstance(cond.value, SigmaFieldReference):
+            if cond.value.starts_with or cond.value.ends_with:
+                # |fieldref|contains / startswith / endswith: a pattern built from another field.
+                return self.op_field_pattern(path, self.resolve(cond.value.field), cond.value)
             other = self.resolve(cond.value.field)
             if path.has_array or other.has_array:
                 raise self.limitation(path, "comparing array fields with each other is not supported")

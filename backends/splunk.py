@@ -76,6 +76,14 @@ class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SplunkBackend):
         self._refuse_single_wildcard(cond.field, cond.value)
         return super().convert_condition_field_eq_val_str_case_sensitive(cond, state)
 
+    def convert_condition_field_eq_field(self, cond: Any, state: ConversionState) -> Any:
+        # Upstream raises a bare NotImplementedError for |fieldref|contains/startswith/endswith.
+        if cond.value.starts_with or cond.value.ends_with:
+            raise TargetLimitation(
+                self._rule, cond.field, TARGET, "a pattern built from another field (|fieldref|contains etc.)"
+            )
+        return super().convert_condition_field_eq_field(cond, state)
+
     def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> Any:
         for arg in cond.args:
             self._refuse_single_wildcard(arg.field, arg.value)

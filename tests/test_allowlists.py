@@ -170,9 +170,9 @@ def test_allowlisted_value_reaches_every_non_executing_target(tmp_path: Path, ta
 def test_empty_allowlists_leave_their_filters_out(tmp_path: Path) -> None:
     _, states = load_rules([RULES], [FILTERS], load_config(_config(tmp_path)))
     by_title = {state.title: state for state in states}
-    assert not by_title["Shares and copies to your own or partner accounts"].active
-    assert "org_account_ids" not in by_title["Shares and copies to your own or partner accounts"].reason
-    assert "trusted_account_ids" in by_title["Shares and copies to your own or partner accounts"].reason
+    assert not by_title["EBS snapshots shared with your own or partner accounts"].active
+    assert "org_account_ids" not in by_title["EBS snapshots shared with your own or partner accounts"].reason
+    assert "trusted_account_ids" in by_title["EBS snapshots shared with your own or partner accounts"].reason
     assert not by_title["Your own backup, DR and scanner roles"].active
 
 
@@ -202,3 +202,23 @@ def test_every_target_compiles_with_all_allowlists_on(tmp_path: Path) -> None:
     for target in TARGETS:
         for conversion in convert([RULES], target, config, [FILTERS]):
             assert conversion.ok or conversion.limitation, f"{target}: {conversion.error}"
+
+
+def test_every_filter_names_existing_rules() -> None:
+    known = {str(yaml.safe_load(p.read_text())["id"]) for p in RULES.rglob("*.yml")}
+    for path in sorted(FILTERS.glob("*.yml")):
+        rules = yaml.safe_load(path.read_text())["filter"]["rules"]
+        if rules == "any":
+            continue
+        missing = [rule for rule in rules if str(rule) not in known]
+        assert not missing, f"{path.name} names rules that do not exist: {missing}"
+
+
+def test_public_exposure_is_never_filtered_as_aws_service_activity() -> None:
+    scoped = yaml.safe_load((FILTERS / "aws_service_roles.yml").read_text())["filter"]["rules"]
+    public = {
+        str(yaml.safe_load(p.read_text())["id"])
+        for p in RULES.rglob("*.yml")
+        if yaml.safe_load(p.read_text())["level"] == "critical"
+    }
+    assert scoped != "any" and not public & {str(rule) for rule in scoped}

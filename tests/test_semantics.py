@@ -150,6 +150,25 @@ RECORDS: dict[str, dict[str, Any]] = {
         ),
         record("e8-describe", "DescribeSnapshots", readOnly=True, requestParameters={"ownersSet": {}}),
         record(
+            "e10-all-traffic",
+            "AuthorizeSecurityGroupIngress",
+            requestParameters={
+                "groupId": "sg-0123456789abcdef1",
+                "ipPermissions": {"items": [{"ipProtocol": "-1", "fromPort": -1, "toPort": -1}]},
+            },
+        ),
+        record(
+            "e11-kms-decrypt",
+            "Decrypt",
+            eventSource="kms.amazonaws.com",
+            requestParameters={
+                "keyId": "arn:aws:kms:eu-west-1:111122223333:key/0a1b2c3d-1111-4222-8333-444455556666",
+                "encryptionContext": {"aws:ebs:id": "vol-0123456789abcdef0"},
+                "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+            },
+            responseElements=None,
+        ),
+        record(
             "e9-shared-copy",
             "SharedSnapshotCopyInitiated",
             userIdentity={
@@ -261,6 +280,21 @@ CASES: list[tuple[str, str, set[str]]] = [
         {"e1-share", "e7-two-accounts"},
     ),
     (
+        "negative_number",
+        "sel:\n    requestParameters.ipPermissions.items.fromPort: -1\n  condition: sel",
+        {"e10-all-traffic"},
+    ),
+    (
+        "field_reference_contains",
+        "sel:\n    userIdentity.arn|fieldref|contains: recipientAccountId\n  condition: sel",
+        ALL - {"e9-shared-copy"},
+    ),
+    (
+        "colon_in_key",
+        "sel:\n    requestParameters.encryptionContext.aws:ebs:id|startswith: vol-\n  condition: sel",
+        {"e11-kms-decrypt"},
+    ),
+    (
         "nested_arrays",
         "sel:\n    requestParameters.ipPermissions.items.ipRanges.items.cidrIp: 0.0.0.0/0\n  condition: sel",
         {"e4-ingress"},
@@ -286,8 +320,14 @@ CASES: list[tuple[str, str, set[str]]] = [
 
 # What a target cannot express for a construct (a TargetLimitation is required, not a query).
 EXPECTED_LIMITS: dict[str, set[str]] = {
-    "splunk": {"single_char_wildcard"},
-    "elastic-lucene": {"regex_ignorecase_flag", "numeric_comparison", "field_reference", "or_and_not"},
+    "splunk": {"single_char_wildcard", "field_reference_contains"},
+    "elastic-lucene": {
+        "regex_ignorecase_flag",
+        "numeric_comparison",
+        "field_reference",
+        "or_and_not",
+        "field_reference_contains",
+    },
     "elastic-eql": {
         "exists_on_array_leaf",
         "numeric_comparison",
@@ -300,9 +340,12 @@ EXPECTED_LIMITS: dict[str, set[str]] = {
         "field_reference",
         "startswith_on_array",
         "values_or_on_array",
+        "negative_number",
+        "field_reference_contains",
+        "colon_in_key",
     },
-    "elastic-esql": {"regex_ignorecase_flag"},
-    "sentinel": set(),
+    "elastic-esql": {"regex_ignorecase_flag", "field_reference_contains"},
+    "sentinel": {"field_reference_contains"},
     "duckdb": set(),
 }
 
