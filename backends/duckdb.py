@@ -15,6 +15,7 @@ from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
 
+from snaptrail.backends.chains import Chain, ChainStep, base_queries, build_chain
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
 from snaptrail.backends.values import inline_flags, like_pattern, regex_text
@@ -131,3 +132,57 @@ class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
 
     def finalize_query_default(self, rule: Any, query: Any, index: int, state: ConversionState) -> Any:
         return f"SELECT * FROM {TABLE} WHERE {query}"
+
+    # ---- chains ---------------------------------------------------------------------------------
+    # A chain query returns one row per alert: event_time, event_ids (in order), chain_key.
+    def convert_correlation_rule(
+        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
+    ):
+        self._rule = rule
+        self.last_processing_pipeline.apply(rule)
+        chain = build_chain(rule, self.target, base_queries(rule))
+        return [self._chain_sql(chain)]
+
+    def _step_events(self, index: int, step: ChainStep, chain: Chain) -> str:
+        keys = [self.scalar_expression(self.resolve(field)) for field in step.keys]
+        extra = ""
+        if chain.value_field is not None:
+            extra = f", {self.scalar_expression(self.resolve(chain.value_field))} AS v"
+        present = " AND ".join(f"{key} IS NOT NULL" for key in keys)
+        return (
+            f"s{index} AS (SELECT seq, event_id, event_time AS t, [{', '.join(keys)}] AS k{extra} "
+            f"FROM ({step.query}) WHERE {present})"
+        )
+
+    def _chain_sql(self, chain: Chain) -> str:
+        steps = [self._step_events(i, step, chain) for i, step in enumerate(chain.steps, start=1)]
+        window = f"INTERVAL {chain.window_seconds} SECOND"
+        if chain.kind == "ordered":
+            parts = [
+                *steps,
+                "c1 AS (SELECT k, t AS start_t, t AS end_t, seq AS end_seq, [event_id] AS ids FROM s1)",
+            ]
+            for i in range(2, len(chain.steps) + 1):
+                parts.append(
+                    f"c{i} AS (SELECT s.k, max(c.start_t) AS start_t, s.t AS end_t, s.seq AS end_seq, "
+                    f"arg_max(list_append(c.ids, s.event_id), c.start_t) AS ids "
+                    f"FROM s{i} s JOIN c{i - 1} c ON c.k = s.k AND c.end_t <= s.t AND c.end_seq <> s.seq "
+                    f"AND s.t - c.start_t <= {window} GROUP BY s.k, s.t, s.seq, s.event_id)"
+                )
+            last = f"c{len(chain.steps)}"
+            return (
+                "WITH "
+                + ",\n".join(parts)
+                + f"\nSELECT end_t AS event_time, ids AS event_ids, k AS chain_key "
+                f"FROM {last} ORDER BY end_t, end_seq"
+            )
+        union = " UNION ALL ".join(f"SELECT * FROM s{i}" for i in range(1, len(chain.steps) + 1))
+        measure = "count(*) OVER win" if chain.kind == "count" else "len(list_distinct(list(v) OVER win))"
+        return (
+            "WITH " + ",\n".join(steps) + f",\nevents AS ({union}),\n"
+            f"windows AS (SELECT *, {measure} AS n, list(event_id) OVER win AS ids FROM events "
+            f"WINDOW win AS (PARTITION BY k ORDER BY t RANGE BETWEEN {window} PRECEDING AND CURRENT ROW)),\n"
+            "crossings AS (SELECT *, lag(n) OVER (PARTITION BY k ORDER BY t, seq) AS prev_n FROM windows)\n"
+            f"SELECT t AS event_time, ids AS event_ids, k AS chain_key FROM crossings "
+            f"WHERE n >= {chain.threshold} AND coalesce(prev_n, 0) < {chain.threshold} ORDER BY t, seq"
+        )

@@ -36,6 +36,7 @@ from sigma.types import (
     SigmaString,
 )
 
+from snaptrail.backends.chains import ChainStep, base_queries, build_chain
 from snaptrail.backends.cloudtrail_pipeline import (
     DefaultCloudTrailPipeline,
     NotExpressible,
@@ -191,6 +192,12 @@ class _ElasticCommon:
             )
 
 
+NO_SLIDING_WINDOWS = (
+    "chains need ordered, sliding windows: {language} has no sequences or window functions, and the "
+    "upstream correlation (date_trunc buckets) misses chains that straddle a bucket edge; use elastic-eql"
+)
+
+
 class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneBackend):
     name: ClassVar[str] = "snaptrail Elastic Lucene (AWS integration)"
     identifier: ClassVar[str] = "snaptrail_elastic_lucene"
@@ -199,6 +206,13 @@ class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneB
 
     def _regex_query(self, field: str, value: SigmaString, case_insensitive: bool) -> str:
         return f"{self.escape_and_quote_field(field)}:/{lucene_regex_for_wildcards(value, case_insensitive)}/"
+
+    def convert_correlation_rule(
+        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
+    ):
+        raise TargetLimitation(
+            rule, None, self.target, NO_SLIDING_WINDOWS.format(language="Lucene query_string")
+        )
 
     def convert_condition_field_eq_val_str(self, cond: Any, state: ConversionState) -> Any:
         # Sigma matches case-insensitively; keyword fields do not. Values with letters become a
@@ -260,6 +274,37 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
             return converted
         return f"({self.escape_and_quote_field(cond.field)} != null and {converted})"
 
+    # Upstream emits invalid EQL for temporal_ordered (`] by  with runs=2`). Here: one sequence,
+    # keyed per step, bounded by maxspan; bursts are a single-event sequence `with runs=N`.
+    finalize_correlation_subqueries = True
+
+    def convert_correlation_rule(
+        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
+    ):
+        self._rule = rule
+        self.last_processing_pipeline.apply(rule)
+        chain = build_chain(rule, self.target, base_queries(rule))
+        span = f"{chain.window_seconds}s"
+
+        def condition(step: ChainStep) -> str:
+            return step.query.removeprefix("any where ")
+
+        if chain.kind == "ordered":
+            events = "\n".join(
+                f"  [any where {condition(step)}] by {', '.join(step.keys)}" for step in chain.steps
+            )
+            return [f"sequence with maxspan={span}\n{events}"]
+        if chain.kind == "count":
+            keys = {step.keys for step in chain.steps}
+            if len(keys) != 1:
+                raise TargetLimitation(rule, None, self.target, "a burst's steps must share one key field")
+            either = " or ".join(f"({condition(step)})" for step in chain.steps)
+            return [
+                f"sequence by {', '.join(next(iter(keys)))} with maxspan={span}\n"
+                f"  [any where {either}] with runs={chain.threshold}"
+            ]
+        raise TargetLimitation(rule, None, self.target, "EQL cannot count distinct values in a window")
+
     def convert_condition_field_eq_val_bool(self, cond: Any, state: ConversionState) -> Any:
         # EQL's `:` takes strings only; a boolean field is compared with `==`.
         return f"{self.escape_and_quote_field(cond.field)} == {'true' if cond.value.boolean else 'false'}"
@@ -311,6 +356,11 @@ class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBacke
     formats: ClassVar[dict[str, str]] = {"default": "ES|QL query"}
 
     merge_array_disjunctions: ClassVar[bool] = False
+
+    def convert_correlation_rule(
+        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
+    ):
+        raise TargetLimitation(rule, None, self.target, NO_SLIDING_WINDOWS.format(language="ES|QL"))
 
     def _field(self, path: CloudTrailPath) -> tuple[str, str]:
         fields, _, objects = _mapping()

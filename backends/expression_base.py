@@ -74,6 +74,8 @@ class CloudTrailExpressionBackend(TextQueryBackend):
     wildcard_single: ClassVar[str] = "?"
 
     _rule: SigmaRule | SigmaCorrelationRule | None = None
+    # A chain embeds its steps' complete queries, so referenced rules are finalized too.
+    finalize_correlation_subqueries: ClassVar[bool] = True
     # Targets whose any_element takes a general predicate merge OR'ed values on one array path.
     merge_array_disjunctions: ClassVar[bool] = True
 

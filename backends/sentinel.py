@@ -20,6 +20,7 @@ from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
 
+from snaptrail.backends.chains import Chain, ChainStep, base_queries, build_chain
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
 from snaptrail.backends.values import anchored_regex, inline_flags, plain_text, regex_text, wildcard_shape
@@ -233,6 +234,81 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
 
     def finish_query(self, rule: Any, query: Any, state: ConversionState) -> Any:
         return query
+
+    # ---- chains ---------------------------------------------------------------------------------
+    # A chain query returns one row per alert: TimeGenerated, EventIds (in order), ChainKey.
+    def convert_correlation_rule(
+        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
+    ):
+        self._rule = rule
+        self.last_processing_pipeline.apply(rule)
+        return [self._chain_kql(build_chain(rule, self.target, base_queries(rule)))]
+
+    def _step_let(self, index: int, step: ChainStep, chain: Chain) -> str:
+        keys = []
+        for field in step.keys:
+            path = self.resolve(field)
+            if path.has_array:
+                raise self.limitation(path, "a chain key must be a single value, not an array")
+            keys.append(self.scalar_expression(path))
+        key = keys[0] if len(keys) == 1 else "strcat(" + ', "|", '.join(keys) + ")"
+        value = ""
+        if chain.value_field is not None:
+            value = f", v = {self.scalar_expression(self.resolve(chain.value_field))}"
+        present = " and ".join(f"isnotempty({k})" for k in keys)
+        # `extend`, not `project`: the alert row keeps every AWSCloudTrail column (entities, details).
+        return (
+            f"let s{index} = {step.query}\n| where {present}\n"
+            f"| extend t = TimeGenerated, id = AwsEventId, k = {key}{value};"
+        )
+
+    def _chain_kql(self, chain: Chain) -> str:
+        """One row per alert: the AWSCloudTrail row of the chain's last event, plus EventIds (in
+        order) and ChainKey."""
+        window = f"{chain.window_seconds}s"
+        lets = [self._step_let(i, step, chain) for i, step in enumerate(chain.steps, start=1)]
+        helpers = "t, id, k"
+        if chain.kind == "ordered":
+            last = len(chain.steps)
+            lets.append("let c1 = s1 | project k, start_t = t, end_t = t, end_id = id, ids = pack_array(id);")
+            for i in range(2, last + 1):
+                joined = (
+                    f"s{i}\n| join kind=inner c{i - 1} on k\n"
+                    f"| where end_t <= t and end_id != id and t - start_t <= {window}\n"
+                    f"| summarize arg_max(start_t, *) by id"
+                )
+                if i < last:
+                    lets.append(
+                        f"let c{i} = {joined}\n"
+                        "| project k, start_t, end_t = t, end_id = id, "
+                        "ids = array_concat(ids, pack_array(id));"
+                    )
+                else:
+                    body = (
+                        f"{joined}\n| extend EventIds = array_concat(ids, pack_array(id)), ChainKey = k\n"
+                        f"| project-away {helpers}, k1, start_t, end_t, end_id, ids"
+                    )
+            if last == 1:
+                body = f"s1\n| extend EventIds = pack_array(id), ChainKey = k\n| project-away {helpers}"
+            return "\n".join([*lets, body])
+        union = "union " + ", ".join(f"s{i}" for i in range(1, len(chain.steps) + 1))
+        value = ", v2 = v" if chain.kind == "distinct" else ""
+        measure = "array_length(make_set(v2))" if chain.kind == "distinct" else "count()"
+        extra = ", v" if chain.kind == "distinct" else ""
+        body = (
+            f"let events = {union};\n"
+            f"events\n| project t, id, k{extra}\n"
+            f"| join kind=inner (events | project t2 = t, id2 = id, k{value}) on k\n"
+            f"| where t2 <= t and t - t2 <= {window}\n"
+            f"| summarize n = {measure}, EventIds = make_list(id2) by k, t, id\n"
+            f"| order by k asc, t asc\n"
+            f"| extend prev_n = iff(prev(k) == k, prev(n), 0)\n"
+            f"| where n >= {chain.threshold} and prev_n < {chain.threshold}\n"
+            f"| join kind=inner (events | project-away t, k{extra}) on id\n"
+            f"| extend ChainKey = k\n"
+            f"| project-away t, id, id1, k, n, prev_n"
+        )
+        return "\n".join([*lets, body])
 
     def finalize_query_default(self, rule: Any, query: Any, index: int, state: ConversionState) -> Any:
         lines = [table_name()]

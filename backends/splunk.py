@@ -17,6 +17,7 @@ from sigma.processing.pipeline import ProcessingPipeline, QueryPostprocessingIte
 from sigma.processing.postprocessing import EmbedQueryTransformation
 from sigma.types import SigmaString, SpecialChars
 
+from snaptrail.backends.chains import Chain, base_queries, build_chain
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.errors import TargetLimitation
 from snaptrail.cloudtrail.registry import CloudTrailPath
@@ -28,6 +29,58 @@ BASE_MACRO_DEFINITION = "sourcetype=aws:cloudtrail"
 
 def splunk_name(path: CloudTrailPath) -> str:
     return ".".join(step.name + ("{}" if step.array else "") for step in path.steps)
+
+
+def _eval_field(name: str) -> str:
+    return "'" + name.replace("'", "\\'") + "'"
+
+
+def _events(chain: Chain, with_step: bool) -> str:
+    """The steps' events, each tagged with its step and key; multisearch needs two or more."""
+    parts = []
+    for index, step in enumerate(chain.steps, start=1):
+        key = ' . "|" . '.join(_eval_field(k) for k in step.keys)
+        evals = f"snaptrail_key={key}" + (f", snaptrail_step={index}" if with_step else "")
+        if chain.value_field is not None:
+            evals += f", snaptrail_value={_eval_field(chain.value_field)}"
+        parts.append(f"{step.query} | eval {evals}")
+    if len(parts) == 1:
+        return parts[0]
+    return "| multisearch " + " ".join(f"[search {part}]" for part in parts)
+
+
+def chain_spl(chain: Chain) -> str:
+    window = chain.window_seconds
+    lines = [_events(chain, chain.kind == "ordered"), "| where isnotnull(snaptrail_key)", "| sort 0 + _time"]
+    if chain.kind == "ordered":
+        lines.append(
+            '| eval snaptrail_c1=if(snaptrail_step=1, printf("%012d", floor(_time)) . "|" . eventID, null())'
+        )
+        for i in range(2, len(chain.steps) + 1):
+            lines.append(
+                f"| streamstats time_window={window}s max(snaptrail_c{i - 1}) as snaptrail_p{i} "
+                "by snaptrail_key"
+            )
+            start = f'tonumber(mvindex(split(snaptrail_p{i}, "|"), 0))'
+            lines.append(
+                f"| eval snaptrail_c{i}=if(snaptrail_step={i} AND isnotnull(snaptrail_p{i}) "
+                f'AND _time - {start} <= {window} AND NOT match(snaptrail_p{i}, eventID . "$"), '
+                f'snaptrail_p{i} . "," . eventID, null())'
+            )
+        last = f"snaptrail_c{len(chain.steps)}"
+        lines += [
+            f"| where isnotnull({last})",
+            f'| eval event_ids=split(mvindex(split({last}, "|"), 1), ",")',
+        ]
+    else:
+        measure = "count as n" if chain.kind == "count" else "dc(snaptrail_value) as n"
+        lines += [
+            f"| streamstats time_window={window}s {measure} values(eventID) as event_ids by snaptrail_key",
+            "| streamstats current=f window=1 last(n) as snaptrail_prev by snaptrail_key",
+            f"| where n>={chain.threshold} AND (isnull(snaptrail_prev) OR snaptrail_prev<{chain.threshold})",
+        ]
+    lines.append("| table _time snaptrail_key event_ids")
+    return "\n".join(lines)
 
 
 def splunk_pipeline() -> ProcessingPipeline:
@@ -75,6 +128,20 @@ class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SplunkBackend):
     def convert_condition_field_eq_val_str_case_sensitive(self, cond: Any, state: ConversionState) -> Any:
         self._refuse_single_wildcard(cond.field, cond.value)
         return super().convert_condition_field_eq_val_str_case_sensitive(cond, state)
+
+    # ---- chains ---------------------------------------------------------------------------------
+    # Upstream correlates in `bin _time` buckets and has no temporal_ordered. Here windows slide
+    # (streamstats time_window) and order is enforced; a chain's evidence travels as a tag
+    # "<zero-padded start epoch>|<eventID>,<eventID>..." so that max() picks the latest start.
+    finalize_correlation_subqueries: ClassVar[bool] = True
+
+    def convert_correlation_rule(
+        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
+    ):
+        self._rule = rule
+        self.last_processing_pipeline.apply(rule)
+        chain = build_chain(rule, TARGET, base_queries(rule))
+        return [chain_spl(chain)]
 
     def convert_condition_field_eq_field(self, cond: Any, state: ConversionState) -> Any:
         # Upstream raises a bare NotImplementedError for |fieldref|contains/startswith/endswith.

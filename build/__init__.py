@@ -16,9 +16,20 @@ Packager = Callable[[BuildContext, Path], list[Path]]
 
 def packagers() -> list[tuple[str, Packager]]:
     from snaptrail.build.attack import write_attack
+    from snaptrail.build.docs import write_docs
+    from snaptrail.build.kibana import write_kibana
     from snaptrail.build.queries import write_queries
+    from snaptrail.build.sentinel import write_sentinel
+    from snaptrail.build.splunk_app import write_splunk
 
-    return [("queries", write_queries), ("attack", write_attack)]
+    return [
+        ("queries", write_queries),
+        ("attack", write_attack),
+        ("splunk", write_splunk),
+        ("elastic", write_kibana),
+        ("sentinel", write_sentinel),
+        ("docs", write_docs),
+    ]
 
 
 def build_all(context: BuildContext, out: Path) -> dict[str, list[Path]]:

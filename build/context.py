@@ -66,6 +66,18 @@ class RuleInfo:
     def level_rank(self) -> int:
         return LEVEL_ORDER.index(self.level)
 
+    @property
+    def is_chain(self) -> bool:
+        return "correlation" in self.raw
+
+    @property
+    def window_seconds(self) -> int | None:
+        """A chain's correlation timespan in seconds (None for single-event rules)."""
+        if not self.is_chain:
+            return None
+        span = str(self.raw["correlation"]["timespan"])
+        return int(span[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[span[-1]]
+
 
 def _rule_info(path: Path, root: Path) -> RuleInfo:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -118,11 +130,11 @@ class BuildContext:
 
     @cached_property
     def rules(self) -> list[RuleInfo]:
-        """Every detection rule (not correlation rules), by family then title."""
+        """Every detection: single-event rules and chains (Sigma correlation rules), by family then title."""
         infos = []
         for path in rule_files(self.rule_paths):
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and "correlation" not in data:
+            if isinstance(data, dict):
                 infos.append(_rule_info(path, self.rule_paths[0]))
         return sorted(infos, key=lambda r: (r.family, r.title))
 

@@ -53,7 +53,9 @@ class Config:
     def describe(self) -> dict[str, Any]:
         """What shaped the build, for artifact metadata."""
         return {
-            "config_file": str(self.path) if self.path else None,
+            "config_file": self.path.name
+            if self.path
+            else None,  # a name, not a path: builds must not depend on where the checkout lives
             "allowlists": {k: list(v) for k, v in sorted(self.allowlists.items())},
             **{k: self.siem[k] for k in sorted(self.siem)},
         }

@@ -8,11 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import ValueListPlaceholderTransformation
+from sigma.processing.transformations import SetStateTransformation, ValueListPlaceholderTransformation
 from sigma.rule import SigmaDetection, SigmaRule
 from sigma.types import Placeholder, SigmaString
 
@@ -37,6 +38,7 @@ class Conversion:
     query: str | None
     error: str | None = None
     limitation: bool = False  # the target cannot express the rule exactly (raised on purpose)
+    chain: bool = False  # a Sigma correlation rule: its query returns alerts with event_ids
 
     @property
     def ok(self) -> bool:
@@ -100,8 +102,9 @@ def load_rules(
                 collect_errors=True,
                 source=SigmaRuleLocation(file),
                 collect_filters=True,
+                resolve_references=False,  # correlations name rules in other files: resolved below
             )
-        except (OSError, SigmaError) as error:
+        except (OSError, SigmaError, yaml.YAMLError) as error:
             problems.append(f"{file}: {error}")
             continue
         documents.extend([*part.rules, *part.filters])
@@ -137,16 +140,32 @@ def load_rules(
             functools.reduce(lambda r, f: copy.deepcopy(f).apply_on_rule(r), active, rule)
             for rule in collection.rules
         ]
-    collection.resolve_rule_references()
+    dangling = []
+    for rule in collection.rules:
+        if isinstance(rule, SigmaCorrelationRule):
+            try:
+                rule.resolve_rule_references(collection)
+            except SigmaError as error:
+                dangling.append(f"{rule.source.path if rule.source else '?'}: chain '{rule.title}': {error}")
+    if dangling:
+        raise RuleLoadError("chains that name missing rules:\n  " + "\n  ".join(dangling))
     return collection, states
 
 
-def allowlist_pipeline(config: Config | None) -> ProcessingPipeline:
-    """Resolves the filters' %placeholders% from the config's allowlists."""
+def config_pipeline(config: Config | None) -> ProcessingPipeline:
+    """What snaptrail.yml changes in every query: the filters' %placeholders% from the allowlists,
+    and the Elastic index patterns (the Lucene/EQL/ES|QL backends read pipeline state `index`)."""
+    items = [ProcessingItem(ValueListPlaceholderTransformation(), identifier="snaptrail_allowlists")]
+    index = (config.section("elastic").get("index") if config else None) or None
+    if index:
+        patterns = [index] if isinstance(index, str) else [str(pattern) for pattern in index]
+        items.append(
+            ProcessingItem(SetStateTransformation("index", ",".join(patterns)), identifier="snaptrail_index")
+        )
     return ProcessingPipeline(
-        name="snaptrail: allowlists from snaptrail.yml",
+        name="snaptrail: settings from snaptrail.yml",
         priority=10,
-        items=[ProcessingItem(ValueListPlaceholderTransformation(), identifier="snaptrail_allowlists")],
+        items=items,
         vars=config.placeholders() if config else {},
     )
 
@@ -160,23 +179,33 @@ def convert(
         raise ValueError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")
     collection, _ = load_rules(paths, filter_paths, config)
     spec = TARGETS[target]
-    backend = spec.backend(processing_pipeline=allowlist_pipeline(config) + spec.pipeline())
+    # The target's own pipeline sets its default index; the configuration comes after it.
+    backend = spec.backend(processing_pipeline=spec.pipeline() + config_pipeline(config))
     results = []
-    for rule in collection:
-        if not isinstance(rule, SigmaRule):
-            continue  # correlation rules: compiled by the chain backends
+    for rule in sorted(collection, key=lambda r: isinstance(r, SigmaCorrelationRule)):
+        # Base rules first: a chain reads its steps' compiled queries.
         source = str(rule.source.path) if rule.source and rule.source.path else "?"
+        is_chain = isinstance(rule, SigmaCorrelationRule)
         try:
-            queries = backend.convert_rule(rule)
+            if is_chain:
+                queries = backend.convert_correlation_rule(rule)
+            else:
+                queries = backend.convert_rule(rule)
         except TargetLimitation as error:
-            results.append(Conversion(target, str(rule.id), rule.title, source, None, str(error), True))
+            results.append(
+                Conversion(target, str(rule.id), rule.title, source, None, str(error), True, is_chain)
+            )
             continue
         except SigmaError as error:
             message = str(error)
             if str(rule.id) not in message:
                 message = f"{describe_rule(rule)}: {message}"
-            results.append(Conversion(target, str(rule.id), rule.title, source, None, message))
+            results.append(
+                Conversion(target, str(rule.id), rule.title, source, None, message, chain=is_chain)
+            )
             continue
+        if not queries and not rule._output:
+            continue  # referenced by a chain with `generate: false`: not a detection on its own
         if len(queries) != 1:
             results.append(
                 Conversion(
@@ -189,5 +218,5 @@ def convert(
                 )
             )
             continue
-        results.append(Conversion(target, str(rule.id), rule.title, source, str(queries[0])))
+        results.append(Conversion(target, str(rule.id), rule.title, source, str(queries[0]), chain=is_chain))
     return results

@@ -56,6 +56,13 @@ def scan(
             if not conversion.ok:
                 failed.append(conversion)
                 continue
+            if conversion.chain:
+                for row in store.query(str(conversion.query)):
+                    alerts.append(
+                        Alert(conversion.rule_id, conversion.title, levels.get(conversion.rule_id, ""),
+                              [str(i) for i in row["event_ids"]], times.get(str(row["event_ids"][-1]), ""))
+                    )  # fmt: skip
+                continue
             for event_id in store.matching_event_ids(str(conversion.query)):
                 alerts.append(
                     Alert(

@@ -74,5 +74,15 @@ def rule_files_by_id() -> dict[str, Path]:
     return found
 
 
+@cache
+def single_event_rule_ids() -> list[str]:
+    """Rules other than chains (correlation rules), which tests/test_chains.py proves."""
+    return sorted(
+        rule_id
+        for rule_id, path in rule_files_by_id().items()
+        if "correlation" not in yaml.safe_load(path.read_text(encoding="utf-8"))
+    )
+
+
 def cases_for(rule_id: str) -> list[Case]:
     return [case for case in all_cases() if case.rule_id == rule_id]

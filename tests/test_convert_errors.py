@@ -87,6 +87,27 @@ def test_malformed_rule_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixt
     assert str(path) in err
 
 
+def test_invalid_yaml_is_named_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "colon.yml"
+    path.write_text("title: A: B\nlogsource: {product: aws, service: cloudtrail}\n", encoding="utf-8")
+    assert main(["convert", "-t", "splunk", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "mapping values are not allowed" in err
+
+
+def test_chain_naming_a_missing_rule_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "chain.yml"
+    path.write_text(
+        "title: Dangling\nid: 0e0e0e0e-0000-4000-8000-000000000001\ncorrelation:\n  type: event_count\n"
+        "  rules: [0e0e0e0e-0000-4000-8000-0000000000ff]\n  group-by: [userIdentity.arn]\n  timespan: 10m\n"
+        "  condition: {gte: 2}\n",
+        encoding="utf-8",
+    )
+    assert main(["convert", "-t", "duckdb", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "0e0e0e0e-0000-4000-8000-0000000000ff" in err
+
+
 def test_third_party_rule_with_known_fields_converts_everywhere(tmp_path: Path) -> None:
     # A SigmaHQ-style CloudTrail rule (not ours): fields from the registry's envelope only.
     path = write_rule(

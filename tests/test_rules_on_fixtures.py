@@ -25,9 +25,9 @@ from snaptrail.convert import Conversion, convert
 from snaptrail.engine import CloudTrailStore
 from snaptrail.storage import to_ecs_document, to_sentinel_row, to_splunk_event
 
-from fixture_cases import RULES, cases_for, rule_files_by_id
+from fixture_cases import RULES, cases_for, rule_files_by_id, single_event_rule_ids
 
-RULE_IDS = sorted(rule_files_by_id())
+RULE_IDS = single_event_rule_ids()
 
 
 @cache

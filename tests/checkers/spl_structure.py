@@ -90,3 +90,32 @@ def check_spl(query: str, rule_file: Path, extracted: set[str] | None = None) ->
     if not fields:
         problems.append("no field comparisons found: the search would match every event")
     return problems
+
+
+def check_spl_chain(query: str, chain: dict[str, Any]) -> list[str]:
+    """Structure of a chain search: each step's search is a well-formed base search, events are
+    time-sorted before a sliding `streamstats time_window` (never `bin _time` buckets)."""
+    problems = []
+    bare, quote_problems = _strip_strings(query)
+    problems.extend(quote_problems)
+    if bare.count("[") != bare.count("]") or bare.count("(") != bare.count(")"):
+        problems.append("unbalanced brackets or parentheses")
+    if "bin _time" in query or "bucket _time" in query:
+        problems.append("clock-aligned buckets: chains must use sliding windows")
+    seconds = _window_seconds(str(chain["correlation"]["timespan"]))
+    if f"streamstats time_window={seconds}s" not in query:
+        problems.append(f"no sliding streamstats window of {seconds}s")
+    if "| sort 0 + _time" not in query:
+        problems.append("events are not sorted by time before streamstats")
+    steps = chain["correlation"]["rules"]
+    searches = re.findall(r"\[search (`" + BASE_MACRO + r"`[^\]]*?) \| eval snaptrail_key=", query)
+    if len(steps) > 1 and len(searches) != len(steps):
+        problems.append(f"{len(searches)} step searches for {len(steps)} steps")
+    if not query.startswith(("| multisearch ", f"`{BASE_MACRO}`")):
+        problems.append("the search neither starts with multisearch nor with the base macro")
+    return problems
+
+
+def _window_seconds(timespan: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return int(timespan[:-1]) * units[timespan[-1]]

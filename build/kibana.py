@@ -1,0 +1,500 @@
+"""dist/elastic/: Elastic Security detection rules for the Kibana Detection Engine import API.
+
+`snaptrail-rules.ndjson` holds one rule object per line, in the shape of Kibana's documented
+rule create/import properties (`POST /api/detection_engine/rules/_import`, or Security > Rules >
+Import rules), sorted by rule id. `README.md` says how to import it, which settings shaped it,
+which rules were left out and why.
+
+Each rule is written in the first language of `elastic.languages` (default EQL, then ES|QL, then
+Lucene) that can express it exactly; the query is the compiled query of that target, unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snaptrail.build.context import LEVEL_ORDER, BuildContext, RuleInfo
+from snaptrail.config import ConfigError
+from snaptrail.lint import attack_data
+
+FOLDER = "elastic"
+NDJSON = "snaptrail-rules.ndjson"
+DEFAULT_INDEX = ("logs-aws.cloudtrail-*",)
+LICENSE = "Apache-2.0"
+ATTACK_FRAMEWORK = "MITRE ATT&CK"
+
+
+@dataclass(frozen=True)
+class Language:
+    """How one snaptrail target becomes a Kibana rule type."""
+
+    key: str  # the name used in elastic.languages
+    target: str  # snaptrail target
+    rule_type: str  # Kibana `type`
+    language: str  # Kibana `language`
+    takes_index: bool  # ES|QL rules carry their source in FROM; Kibana rejects `index` for them
+    label: str
+
+
+LANGUAGES = {
+    "eql": Language("eql", "elastic-eql", "eql", "eql", True, "EQL"),
+    "esql": Language("esql", "elastic-esql", "esql", "esql", False, "ES|QL"),
+    "lucene": Language("lucene", "elastic-lucene", "query", "lucene", True, "Lucene"),
+}
+DEFAULT_LANGUAGES = ("eql", "esql", "lucene")
+
+# Kibana's risk score bands: 0-21 low, 22-47 medium, 48-73 high, 74-100 critical. Each level
+# takes the top of its band (the convention of Elastic's own prebuilt rules), so an alert sorts
+# above everything of a lower level; informational rules are Kibana "low" with a score in the
+# lower half of the low band, below every low rule, since they are plain building blocks.
+SEVERITY = {
+    "informational": ("low", 10),
+    "low": ("low", 21),
+    "medium": ("medium", 47),
+    "high": ("high", 73),
+    "critical": ("critical", 99),
+}
+
+_DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
+_FROM = re.compile(r"^now-[1-9][0-9]*[smhd]$")
+_ESQL_FROM = re.compile(r"^from\s+(\S+(?:\s*,\s*\S+)*?)(?:\s+metadata\b|\s*\n|\s*\||$)", re.IGNORECASE)
+_FIELD = re.compile(r"^[A-Za-z_@][A-Za-z0-9_.@-]*$")
+
+
+def _seconds(duration: str) -> int:
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration[-1]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    index: tuple[str, ...]
+    enabled: bool
+    interval: str
+    lookback: str  # Kibana `from`
+    max_signals: int
+    timestamp_override: str | None
+    languages: tuple[str, ...]
+    informational_as_building_block: bool
+
+
+def settings(context: BuildContext) -> Settings:
+    """The `elastic` section of snaptrail.yml, with defaults; a wrong value is a ConfigError."""
+    section = context.config.section("elastic")
+    index = section.get("index", list(DEFAULT_INDEX))
+    if isinstance(index, str):  # one pattern written as a string still becomes a list
+        index = [index]
+    if not isinstance(index, list) or not index or not all(isinstance(i, str) and i for i in index):
+        raise ConfigError("elastic.index must be a non-empty list of index patterns")
+    enabled = section.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError("elastic.enabled must be true or false")
+    interval = str(section.get("interval", "5m"))
+    if not _DURATION.match(interval):
+        raise ConfigError(f"elastic.interval must be a duration like 5m, not {interval!r}")
+    lookback = str(section.get("from", "now-15m"))
+    if not _FROM.match(lookback):
+        raise ConfigError(f"elastic.from must be date math like now-15m, not {lookback!r}")
+    if _seconds(lookback.removeprefix("now-")) < _seconds(interval):
+        raise ConfigError(
+            f"elastic.from ({lookback}) is shorter than elastic.interval ({interval}): runs would skip events"
+        )
+    max_signals = section.get("max_signals", 100)
+    if not isinstance(max_signals, int) or isinstance(max_signals, bool) or max_signals < 1:
+        raise ConfigError("elastic.max_signals must be a positive integer")
+    override = section.get("timestamp_override", "event.ingested")
+    if override is not None and (not isinstance(override, str) or not _FIELD.match(override)):
+        raise ConfigError("elastic.timestamp_override must be a field name, or null for @timestamp")
+    languages = section.get("languages", list(DEFAULT_LANGUAGES))
+    if (
+        not isinstance(languages, list)
+        or not languages
+        or any(lang not in LANGUAGES for lang in languages)
+        or len(set(languages)) != len(languages)
+    ):
+        raise ConfigError(f"elastic.languages must be a list drawn from {list(LANGUAGES)} without repeats")
+    building_block = section.get("informational_as_building_block", True)
+    if not isinstance(building_block, bool):
+        raise ConfigError("elastic.informational_as_building_block must be true or false")
+    return Settings(
+        index=tuple(index),
+        enabled=enabled,
+        interval=interval,
+        lookback=lookback,
+        max_signals=max_signals,
+        timestamp_override=override or None,
+        languages=tuple(languages),
+        informational_as_building_block=building_block,
+    )
+
+
+def schedule(rule: RuleInfo, config: Settings) -> dict[str, str]:
+    """How often a rule runs and how far back it looks; the one place a rule's window is decided.
+
+    Single-event rules run every `interval` over `from`..now. The default window (15 minutes for
+    a 5-minute run) overlaps on purpose: Kibana deduplicates alerts per source document, and the
+    overlap covers late ingestion when the timestamp override is off. Chains (Sigma correlation
+    rules, EQL sequences) look back their whole timespan on top of that window."""
+    if rule.window_seconds:
+        base = config.lookback.removeprefix("now-")
+        seconds = int(base[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[base[-1]] + rule.window_seconds
+        return {"interval": config.interval, "from": f"now-{seconds}s", "to": "now"}
+    return {"interval": config.interval, "from": config.lookback, "to": "now"}
+
+
+def choose(context: BuildContext, rule: RuleInfo, config: Settings) -> tuple[Language, str] | None:
+    """The first configured language whose target expresses the rule exactly, with its query."""
+    for key in config.languages:
+        language = LANGUAGES[key]
+        query = context.query(language.target, rule.id)
+        if query is not None:
+            return language, query
+    return None
+
+
+def left_out_reason(context: BuildContext, rule: RuleInfo, config: Settings) -> str:
+    reasons = []
+    for key in config.languages:
+        conversion = context.conversions[LANGUAGES[key].target].get(rule.id)
+        why = str(conversion.error) if conversion is not None else "no conversion"
+        reasons.append(f"{LANGUAGES[key].label}: {why}")
+    return "; ".join(reasons)
+
+
+def threat(rule: RuleInfo) -> list[dict[str, Any]]:
+    """Kibana `threat` entries: one per tactic, with the rule's techniques of that tactic;
+    a sub-technique sits under its parent technique. Names come from the pinned ATT&CK data."""
+    attack = attack_data()
+    tactics = {t.shortname: (t.id, t.name, t.url) for t in rule.tactics}
+    for technique in rule.techniques:  # a technique whose tactic the rule does not tag keeps its own
+        if not any(short in tactics for short in technique.tactics):
+            for short in technique.tactics:
+                known = attack["tactics"][short]
+                tactics[short] = (
+                    known["id"],
+                    known["name"],
+                    f"https://attack.mitre.org/tactics/{known['id']}/",
+                )
+    entries = []
+    for short, (tactic_id, tactic_name, tactic_url) in sorted(tactics.items(), key=lambda item: item[1][0]):
+        techniques: dict[str, dict[str, Any]] = {}
+        for technique in rule.techniques:
+            if short not in technique.tactics:
+                continue
+            parent_id = technique.id.split(".")[0]
+            parent = techniques.setdefault(
+                parent_id,
+                {
+                    "id": parent_id,
+                    "name": attack["techniques"].get(parent_id, {}).get("name", technique.name),
+                    "reference": f"https://attack.mitre.org/techniques/{parent_id}/",
+                },
+            )
+            if "." in technique.id:
+                subs = parent.setdefault("subtechnique", [])
+                if all(sub["id"] != technique.id for sub in subs):
+                    subs.append({"id": technique.id, "name": technique.name, "reference": technique.url})
+                    subs.sort(key=lambda sub: sub["id"])
+        entries.append(
+            {
+                "framework": ATTACK_FRAMEWORK,
+                "tactic": {"id": tactic_id, "name": tactic_name, "reference": tactic_url},
+                "technique": [techniques[key] for key in sorted(techniques)],
+            }
+        )
+    return entries
+
+
+def unwrap(text: str) -> str:
+    """Sigma descriptions are hard-wrapped YAML blocks; Kibana shows `description` as plain text,
+    so join the lines of each paragraph (paragraphs stay separated by a blank line)."""
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines() if line.strip()) for p in paragraphs)
+
+
+def version(rule: RuleInfo) -> int:
+    """The rule's version: its Sigma `modified` (else `date`) as YYYYMMDD, so an edited rule that
+    carries a new date imports as a higher version; 1 when the rule has no date."""
+    digits = re.sub(r"\D", "", str(rule.raw.get("modified") or rule.date or ""))
+    return int(digits) if len(digits) == 8 else 1
+
+
+def tags(rule: RuleInfo, language: Language, context: BuildContext, building_block: bool) -> list[str]:
+    found = [
+        "Domain: Cloud",
+        "Data Source: AWS",
+        "Data Source: AWS CloudTrail",
+        "Use Case: Threat Detection",
+    ]
+    found += [f"Tactic: {name}" for name in sorted({entry["tactic"]["name"] for entry in threat(rule)})]
+    found += [f"Language: {language.label}", f"Sigma Level: {rule.level}", f"snaptrail family: {rule.family}"]
+    if building_block:
+        found.append("Rule Type: BBR")
+    found += ["snaptrail", f"snaptrail {context.version}"]
+    return found
+
+
+def setup_guide(language: Language, query: str, config: Settings) -> str:
+    lines = [
+        "## Setup",
+        "",
+        "- Requires the Elastic AWS integration collecting CloudTrail (the `aws.cloudtrail` data stream).",
+    ]
+    if "aws.cloudtrail.flattened." in query:
+        lines.append(
+            "- This rule reads `aws.cloudtrail.flattened.*`: keep the flattened representation enabled "
+            "for the CloudTrail data stream in the integration settings."
+        )
+    if language.key == "esql":
+        if "field_extract(" in query.lower():
+            lines.append("- ES|QL `FIELD_EXTRACT` on flattened fields needs Elasticsearch 9.5 or later.")
+        lines.append("- The ES|QL query names its source in `FROM`; the rule has no `index` setting.")
+    if config.timestamp_override:
+        lines.append(
+            f"- The rule selects events by `{config.timestamp_override}` (ingest time), falling back to "
+            "`@timestamp` when it is missing, so CloudTrail's delivery delay does not hide events."
+        )
+    return "\n".join(lines)
+
+
+def note(rule: RuleInfo, language: Language, context: BuildContext) -> str:
+    """The triage guide as Markdown, with where the rule came from."""
+    lines = ["## Triage and analysis", "", f"### {rule.title}", "", rule.description, ""]
+    if rule.triage:
+        lines += ["### Investigation steps", "", rule.triage, ""]
+    if rule.falsepositives:
+        lines += ["### False positive analysis", ""] + [f"- {fp}" for fp in rule.falsepositives] + [""]
+    provenance = context.provenance()
+    allowlists = provenance.get("allowlists", {})
+    used = ", ".join(f"`{name}` ({len(values)})" for name, values in sorted(allowlists.items())) or "none"
+    lines += [
+        "### Provenance",
+        "",
+        f"- Built by snaptrail {context.version} from Sigma rule `{rule.id}` (`{rule.path}`, "
+        f"level {rule.level}, status {rule.status}).",
+        f"- Query: the compiled `{language.target}` query, unchanged.",
+        f"- Configuration: `{provenance.get('config_file')}`; allowlists compiled into the query: {used}.",
+        "- Tuning: edit `snaptrail.yml` and rebuild; the allowlists are part of the query, so no "
+        "exception list is needed.",
+    ]
+    return "\n".join(lines)
+
+
+def rule_object(
+    context: BuildContext, rule: RuleInfo, language: Language, query: str, config: Settings
+) -> dict[str, Any]:
+    if rule.level not in SEVERITY:
+        raise ValueError(f"{rule.path}: level {rule.level!r} is not one of {list(SEVERITY)}")
+    severity, risk_score = SEVERITY[rule.level]
+    building_block = config.informational_as_building_block and rule.level == "informational"
+    document: dict[str, Any] = {
+        "rule_id": rule.id,
+        "name": rule.title,
+        "description": unwrap(rule.description),
+        "type": language.rule_type,
+        "language": language.language,
+        "query": query,
+        "risk_score": risk_score,
+        "severity": severity,
+        "enabled": config.enabled,
+        **schedule(rule, config),
+        "max_signals": config.max_signals,
+        "author": ["snaptrail"],
+        "license": LICENSE,
+        "version": version(rule),
+        "references": list(rule.references),
+        "false_positives": list(rule.falsepositives),
+        "tags": tags(rule, language, context, building_block),
+        "threat": threat(rule),
+        "note": note(rule, language, context),
+        "setup": setup_guide(language, query, config),
+        "exceptions_list": [],
+        "actions": [],
+        "meta": {
+            "snaptrail": {
+                "provenance": context.provenance(),
+                "sigma_id": rule.id,
+                "sigma_level": rule.level,
+                "sigma_path": rule.path,
+                "sigma_status": rule.status,
+                "target": language.target,
+            }
+        },
+    }
+    if language.takes_index:
+        document["index"] = list(config.index)
+    if config.timestamp_override:
+        document["timestamp_override"] = config.timestamp_override
+    if building_block:
+        document["building_block_type"] = "default"
+    return document
+
+
+def kibana_rules(context: BuildContext) -> tuple[list[dict[str, Any]], list[tuple[RuleInfo, str]]]:
+    """Every rule Elastic can express, sorted by rule id, and the ones left out with the reason."""
+    config = settings(context)
+    documents, left_out = [], []
+    for rule in context.rules:
+        chosen = choose(context, rule, config)
+        if chosen is None:
+            left_out.append((rule, left_out_reason(context, rule, config)))
+            continue
+        documents.append(rule_object(context, rule, *chosen, config))
+    documents.sort(key=lambda d: d["rule_id"])
+    left_out.sort(key=lambda item: item[0].id)
+    return documents, left_out
+
+
+def _readme(
+    context: BuildContext, documents: list[dict[str, Any]], left_out: list[tuple[RuleInfo, str]]
+) -> str:
+    config = settings(context)
+    by_type: dict[str, int] = {}
+    for document in documents:
+        by_type[document["language"]] = by_type.get(document["language"], 0) + 1
+    esql_sources = sorted(
+        {
+            source.strip()
+            for d in documents
+            if d["language"] == "esql" and (match := _ESQL_FROM.match(d["query"]))
+            for source in match.group(1).split(",")
+        }
+    )
+    provenance = json.dumps(context.provenance(), indent=2, sort_keys=True)
+    lines = [
+        f"# snaptrail {context.version}: Elastic Security detection rules",
+        "",
+        f"`{NDJSON}`: {len(documents)} rules, one rule object per line, sorted by `rule_id` "
+        "(the Sigma rule id, so re-importing replaces the same rules). "
+        + ", ".join(f"{count} {lang}" for lang, count in sorted(by_type.items()))
+        + ".",
+        "",
+        "## Import",
+        "",
+        "- Kibana: **Security > Rules > Detection rules (SIEM) > Import rules**, choose "
+        f'`{NDJSON}`, tick *Overwrite existing detection rules with conflicting "rule_id"* to update.',
+        "- API (Kibana URL, an API key with the Security rules privilege):",
+        "",
+        "```sh",
+        'curl -X POST "$KIBANA_URL/api/detection_engine/rules/_import?overwrite=true" \\',
+        '  -H "kbn-xsrf: true" -H "Authorization: ApiKey $API_KEY" \\',
+        f'  --form "file=@{NDJSON}"',
+        "```",
+        "",
+        f"Rules are imported **{'enabled' if config.enabled else 'disabled'}** (`elastic.enabled`). Review "
+        "them, then enable them in the Rules table (bulk action *Enable*).",
+        "",
+        "## Settings this package was built with",
+        "",
+        "| key | value | effect |",
+        "|---|---|---|",
+        f"| `elastic.index` | `{json.dumps(list(config.index))}` | `index` of EQL and Lucene rules |",
+        f"| `elastic.enabled` | `{str(config.enabled).lower()}` | rules start enabled or disabled |",
+        f"| `elastic.interval` | `{config.interval}` | how often each rule runs |",
+        f"| `elastic.from` | `{config.lookback}` | how far back each run looks (overlap is deduplicated) |",
+        f"| `elastic.timestamp_override` | `{config.timestamp_override}` | time field the window applies to "
+        "(`event.ingested` covers CloudTrail's delivery delay; falls back to `@timestamp`) |",
+        f"| `elastic.max_signals` | `{config.max_signals}` | alerts per run |",
+        f"| `elastic.languages` | `{json.dumps(list(config.languages))}` | order in which a rule's language "
+        "is chosen |",
+        "| `elastic.informational_as_building_block` | "
+        f"`{json.dumps(config.informational_as_building_block)}` | informational rules become "
+        "building-block rules (their alerts are hidden from the default Alerts view) |",
+        "",
+        "Change them in `snaptrail.yml` under `elastic:` and run `snaptrail build` again.",
+        "",
+        "## Languages",
+        "",
+        "Each rule is written in the first language of `elastic.languages` that expresses it exactly "
+        "(default: EQL, then ES|QL, then Lucene); the query is snaptrail's compiled query for that "
+        "target, unchanged (the same text as `queries/<target>/`).",
+        "",
+        "- **EQL** (`type: eql`): reads ECS fields only; Elasticsearch EQL cannot read `flattened` "
+        "sub-fields, so rules on request or response parameters use another language.",
+        "- **ES|QL** (`type: esql`): the query names its source in `FROM`, so these rules have no "
+        "`index`. Rules that read `aws.cloudtrail.flattened.*` use `FIELD_EXTRACT`, which needs "
+        "**Elasticsearch 9.5 or later**; on an older stack put `lucene` before `esql` in "
+        "`elastic.languages`.",
+        "- **Lucene** (`type: query`, `language: lucene`): query_string over keyword fields.",
+        "",
+        "Rules on request or response parameters read `aws.cloudtrail.flattened.*`: keep the flattened "
+        "representation enabled for the CloudTrail data stream in the AWS integration settings.",
+    ]
+    if esql_sources and esql_sources != list(config.index):
+        lines += [
+            "",
+            f"**Note:** the ES|QL rules read `FROM {', '.join(esql_sources)}` as compiled, which differs "
+            f"from `elastic.index` {json.dumps(list(config.index))}; edit `FROM` after import if your "
+            "CloudTrail data lives elsewhere.",
+        ]
+    lines += [
+        "",
+        "## Severity and risk score",
+        "",
+        "Kibana's bands are 0-21 low, 22-47 medium, 48-73 high, 74-100 critical. Each Sigma level takes "
+        "the top of its band, as Elastic's own rules do; informational rules are low with a score below "
+        "every low rule.",
+        "",
+        "| Sigma level | severity | risk_score |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {level} | {SEVERITY[level][0]} | {SEVERITY[level][1]} |" for level in LEVEL_ORDER]
+    lines += [
+        "",
+        "## Rules",
+        "",
+        "| rule | rule_id | Sigma level | severity | risk_score | type |",
+        "|---|---|---|---|---|---|",
+    ]
+    for d in sorted(documents, key=lambda d: (-d["risk_score"], d["name"])):
+        name = d["name"].replace("|", "\\|")
+        kind = d["type"] + (" (building block)" if "building_block_type" in d else "")
+        level = d["meta"]["snaptrail"]["sigma_level"]
+        lines.append(
+            f"| {name} | `{d['rule_id']}` | {level} | {d['severity']} | {d['risk_score']} | {kind} |"
+        )
+    lines += [
+        "",
+        "## Allowlists and exceptions",
+        "",
+        "The allowlists of `snaptrail.yml` (your accounts, partners, backup and service roles) are "
+        "compiled into every query as Sigma filters, so no Kibana exception list is needed and none is "
+        "shipped (`exceptions_list` is empty). Tune by editing `snaptrail.yml` and importing again; an "
+        "exception you add in Kibana stays on the rule but is not tracked here.",
+        "",
+        "## Rules left out",
+        "",
+    ]
+    if left_out:
+        lines += [f"- `{rule.name}` ({rule.id}): {reason}" for rule, reason in left_out]
+    else:
+        lines.append("None: every rule is in the package.")
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        "Every rule carries `meta.snaptrail` (snaptrail version, Sigma path, target and the configuration "
+        f"below), a `snaptrail {context.version}` tag and a Provenance section in its investigation guide "
+        "(Kibana rewrites `meta` when a rule is edited; the tag and the guide stay).",
+        "",
+        "```json",
+        provenance,
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_kibana(context: BuildContext, out: Path) -> list[Path]:
+    folder = out / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    documents, left_out = kibana_rules(context)
+    ndjson = folder / NDJSON
+    ndjson.write_text(
+        "".join(json.dumps(d, sort_keys=True, ensure_ascii=False) + "\n" for d in documents), encoding="utf-8"
+    )
+    readme = folder / "README.md"
+    readme.write_text(_readme(context, documents, left_out), encoding="utf-8")
+    return [ndjson, readme]

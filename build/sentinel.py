@@ -1,0 +1,618 @@
+"""dist/sentinel/: Microsoft Sentinel scheduled analytics rules, one per Sigma rule.
+
+- `arm/<rule>.json`: an ARM template with one alert rule; `snaptrail-analytics-rules.json`: all of
+  them in one template. Both deploy with
+  `az deployment group create -g <rg> --template-file <file> --parameters workspace=<name>` and import
+  through Sentinel's Analytics > Import, which fills in `workspace` itself.
+- `yaml/<rule>.yaml`: the same rule in the Azure-Sentinel repository's analytic-rule YAML format.
+- `README.md`: how to deploy, the provenance, the schedule and the rules left out (with the reason).
+
+The resource is `Microsoft.OperationalInsights/workspaces/providers/alertRules` (the form Sentinel's own
+export writes), kind `Scheduled`, at the stable REST API version `API_VERSION`. Its rule id is the
+Sigma rule id, so a redeploy updates the rule instead of adding a second one. The query is the compiled
+KQL, unchanged: it returns every AWSCloudTrail column, so the entity mappings and custom details name
+AWSCloudTrail columns directly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snaptrail.build.context import LEVEL_ORDER, BuildContext, RuleInfo
+
+# Stable Microsoft.SecurityInsights REST API version (azure-rest-api-specs, specification/securityinsights/
+# resource-manager/Microsoft.SecurityInsights/stable/2024-09-01/AlertRules.json). The stable versions have
+# no `subTechniques`: sub-techniques are named in the description and in the YAML's relevantTechniques.
+API_VERSION = "2024-09-01"
+RESOURCE_TYPE = "Microsoft.OperationalInsights/workspaces/providers/alertRules"
+TEMPLATE_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+FOLDER = "sentinel"
+COMBINED_TEMPLATE = "snaptrail-analytics-rules.json"
+
+# Sentinel has four severities; snaptrail's `critical` (public exposure, confirmed outside use) maps to High.
+SEVERITY = {
+    "informational": "Informational",
+    "low": "Low",
+    "medium": "Medium",
+    "high": "High",
+    "critical": "High",
+}
+
+# ATT&CK tactic shortname -> Sentinel AttackTactic enum value (AlertTypes.json of the same API version).
+TACTICS = {
+    "reconnaissance": "Reconnaissance",
+    "resource-development": "ResourceDevelopment",
+    "initial-access": "InitialAccess",
+    "execution": "Execution",
+    "persistence": "Persistence",
+    "privilege-escalation": "PrivilegeEscalation",
+    "defense-evasion": "DefenseEvasion",
+    "credential-access": "CredentialAccess",
+    "discovery": "Discovery",
+    "lateral-movement": "LateralMovement",
+    "collection": "Collection",
+    "exfiltration": "Exfiltration",
+    "command-and-control": "CommandAndControl",
+    "impact": "Impact",
+}
+
+# (entity type, identifier, AWSCloudTrail column). Sentinel has no AWS resource entity (AzureResource
+# takes Azure resource ids only), so the AWS service called is mapped as a CloudApplication by name.
+ENTITY_MAPPINGS = (
+    ("Account", "FullName", "UserIdentityArn"),
+    ("IP", "Address", "SourceIpAddress"),
+    ("CloudApplication", "Name", "EventSource"),
+)
+# Incidents group the alerts of one rule by the calling principal.
+GROUP_BY_ENTITIES = ("Account",)
+
+# Alert custom detail -> AWSCloudTrail column. Sentinel keeps at most 20 per rule and 2 KB per alert,
+# so the large JSON columns (RequestParameters, ResponseElements) stay in the events, not the alert.
+CUSTOM_DETAILS = {
+    "EventName": "EventName",
+    "EventSource": "EventSource",
+    "AwsAccount": "RecipientAccountId",
+    "AwsRegion": "AWSRegion",
+    "PrincipalType": "UserIdentityType",
+    "SessionIssuer": "SessionIssuerArn",
+    "AccessKeyId": "UserIdentityAccessKeyId",
+    "UserAgent": "UserAgent",
+    "AwsEventId": "AwsEventId",
+}
+ALERT_NAME_COLUMNS = ("EventName", "RecipientAccountId")
+
+# requiredDataConnectors of the YAML: both AWS connectors write the AWSCloudTrail table.
+DATA_CONNECTORS = (
+    {"connectorId": "AWS", "dataTypes": ["AWSCloudTrail"]},
+    {"connectorId": "AWSS3", "dataTypes": ["AWSCloudTrail"]},
+)
+
+DESCRIPTION_LIMIT = 5000  # Azure-Sentinel's template validation (AnalyticsTemplateInternalModelBase)
+SUPPRESSION_DEFAULT = timedelta(hours=5)  # required even when suppression is off; Sentinel's default
+
+# Sentinel's limits for scheduled rules (Azure-Sentinel's ScheduledTemplateInternalModel validation and
+# "Create analytics rules for Microsoft Sentinel solutions").
+MIN_SCHEDULE = timedelta(minutes=5)
+MAX_SCHEDULE = timedelta(days=14)
+LONG_PERIOD = timedelta(days=2)  # a period of 2 days or more needs a frequency of at least 1 hour
+LONG_PERIOD_MIN_FREQUENCY = timedelta(hours=1)
+MAX_GROUPING_LOOKBACK = timedelta(days=7)
+
+# The keys of snaptrail.yml's `sentinel:` section this packager reads (unknown keys are errors).
+SETTINGS_KEYS = (
+    "enabled",
+    "query_frequency",
+    "query_period",
+    "suppression_duration",
+    "incident_min_level",
+    "grouping_lookback",
+)
+
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "snaptrail:sentinel:alert-rule")
+_ISO_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+_SHORT_DURATION = re.compile(r"^(\d+)([smhd])$")
+_SHORT_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class SentinelPackageError(ValueError):
+    """A setting or a rule that cannot become a valid Sentinel analytics rule."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    enabled: bool = False
+    query_frequency: timedelta = timedelta(minutes=10)
+    query_period: timedelta = timedelta(minutes=15)
+    suppression_duration: timedelta | None = None  # None: suppression off
+    incident_min_level: str = "low"  # rules below this level raise alerts without incidents
+    grouping_lookback: timedelta = timedelta(hours=5)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    frequency: timedelta
+    period: timedelta
+
+
+def parse_duration(value: object, key: str = "duration") -> timedelta:
+    """ISO 8601 (`PT10M`, `P1DT2H`) or Sigma/KQL short form (`10m`, `2h`, `1d`), whole minutes only."""
+    text = str(value).strip()
+    if match := _ISO_DURATION.match(text):
+        if text in ("P", "PT") or text.endswith("T"):
+            raise SentinelPackageError(f"{key}: {value!r} is not a duration")
+        days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+        duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    elif match := _SHORT_DURATION.match(text):
+        duration = timedelta(seconds=int(match.group(1)) * _SHORT_UNITS[match.group(2)])
+    else:
+        raise SentinelPackageError(f"{key}: {value!r} is not a duration (use e.g. PT10M or 10m)")
+    if duration <= timedelta(0) or duration.total_seconds() % 60:
+        raise SentinelPackageError(f"{key}: {value!r} must be a positive whole number of minutes")
+    return duration
+
+
+def iso_duration(duration: timedelta) -> str:
+    """timedelta -> ISO 8601 duration as the REST API writes it: PT10M, PT1H, P1D, P2DT1H30M."""
+    minutes_total = int(duration.total_seconds()) // 60
+    days, rest = divmod(minutes_total, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    time = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    text = "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+    return text if text != "P" else "PT0M"
+
+
+def short_duration(duration: timedelta) -> str:
+    """timedelta -> the YAML format's form: 10m, 1h, 1d (the largest unit that divides it exactly)."""
+    minutes = int(duration.total_seconds()) // 60
+    if minutes % (24 * 60) == 0:
+        return f"{minutes // (24 * 60)}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
+
+
+def settings_from(section: dict[str, Any]) -> Settings:
+    """The `sentinel:` section of snaptrail.yml, with defaults; a misspelt key or bad value is an error."""
+    unknown = sorted(set(section) - set(SETTINGS_KEYS))
+    if unknown:
+        raise SentinelPackageError(f"sentinel: unknown setting(s) {unknown}; known: {list(SETTINGS_KEYS)}")
+    defaults = Settings()
+    enabled = section.get("enabled", defaults.enabled)
+    if not isinstance(enabled, bool):
+        raise SentinelPackageError(f"sentinel.enabled: {enabled!r} must be true or false")
+    level = str(section.get("incident_min_level", defaults.incident_min_level))
+    if level not in LEVEL_ORDER:
+        raise SentinelPackageError(
+            f"sentinel.incident_min_level: {level!r} is not one of {list(LEVEL_ORDER)}"
+        )
+    frequency = parse_duration(section.get("query_frequency", "PT10M"), "sentinel.query_frequency")
+    period = parse_duration(section.get("query_period", "PT15M"), "sentinel.query_period")
+    suppression = section.get("suppression_duration")
+    lookback = parse_duration(section.get("grouping_lookback", "PT5H"), "sentinel.grouping_lookback")
+    if lookback < MIN_SCHEDULE or lookback > MAX_GROUPING_LOOKBACK:
+        raise SentinelPackageError("sentinel.grouping_lookback: must be between 5 minutes and 7 days")
+    settings = Settings(
+        enabled=enabled,
+        query_frequency=frequency,
+        query_period=period,
+        suppression_duration=(
+            parse_duration(suppression, "sentinel.suppression_duration") if suppression else None
+        ),
+        incident_min_level=level,
+        grouping_lookback=lookback,
+    )
+    _check_schedule(Schedule(frequency, period), "sentinel.query_frequency/query_period")
+    return settings
+
+
+def _check_schedule(schedule: Schedule, where: str) -> None:
+    for name, value in (("queryFrequency", schedule.frequency), ("queryPeriod", schedule.period)):
+        if not MIN_SCHEDULE <= value <= MAX_SCHEDULE:
+            raise SentinelPackageError(
+                f"{where}: {name} {iso_duration(value)} is outside 5 minutes .. 14 days"
+            )
+    if schedule.period < schedule.frequency:
+        raise SentinelPackageError(
+            f"{where}: queryPeriod {iso_duration(schedule.period)} is shorter than queryFrequency "
+            f"{iso_duration(schedule.frequency)}: events between two runs would never be read"
+        )
+    if schedule.period >= LONG_PERIOD and schedule.frequency < LONG_PERIOD_MIN_FREQUENCY:
+        raise SentinelPackageError(
+            f"{where}: a queryPeriod of 2 days or more needs a queryFrequency >= 1 hour"
+        )
+
+
+def schedule(rule: RuleInfo, settings: Settings) -> Schedule:
+    """How often the rule runs and how far back it reads: the one place a rule's window is decided.
+
+    A plain rule uses the configured frequency and period. A chain (a Sigma correlation rule, whose
+    `correlation.timespan` is its window) reads at least one run interval plus its whole timespan, so a
+    chain whose events straddle two runs is still seen; a period of 2 days or more runs at most hourly,
+    as Sentinel requires.
+    """
+    frequency, period = settings.query_frequency, settings.query_period
+    correlation = rule.raw.get("correlation")
+    if isinstance(correlation, dict) and correlation.get("timespan"):
+        span = parse_duration(correlation["timespan"], f"{rule.path}: correlation.timespan")
+        period = max(period, frequency + span)
+        if period >= LONG_PERIOD:
+            frequency = max(frequency, LONG_PERIOD_MIN_FREQUENCY)
+            period = max(period, frequency + span)
+    result = Schedule(frequency, period)
+    _check_schedule(result, f"{rule.path} ({rule.id})")
+    return result
+
+
+def rule_guid(rule_id: str) -> str:
+    """The alert rule's resource name: the Sigma id when it is a UUID, else a UUID derived from it."""
+    try:
+        return str(uuid.UUID(rule_id))
+    except ValueError:
+        return str(uuid.uuid5(_NAMESPACE, rule_id))
+
+
+def _version_parts(version: str, count: int) -> str:
+    numbers = [int(n) for n in re.findall(r"\d+", version.split("+")[0])][:count]
+    return ".".join(str(n) for n in numbers + [0] * (count - len(numbers)))
+
+
+def tactics(rule: RuleInfo) -> list[str]:
+    names: list[str] = []
+    for tactic in rule.tactics:
+        if tactic.shortname not in TACTICS:
+            raise SentinelPackageError(
+                f"{rule.path}: ATT&CK tactic {tactic.shortname!r} has no Sentinel tactic name"
+            )
+        if TACTICS[tactic.shortname] not in names:
+            names.append(TACTICS[tactic.shortname])
+    return names
+
+
+def parent_techniques(rule: RuleInfo) -> list[str]:
+    return sorted({technique.id.split(".")[0] for technique in rule.techniques})
+
+
+def description(rule: RuleInfo, version: str) -> str:
+    """What the rule detects, the triage guide, false positives, ATT&CK (incl. sub-techniques, which
+    the stable API cannot carry) and where it came from; references are dropped first if too long."""
+    attack = "; ".join(
+        f"{t.id} {t.name}" + (" (sub-technique of " + t.id.split(".")[0] + ")" if "." in t.id else "")
+        for t in rule.techniques
+    )
+    level = f"snaptrail level: {rule.level}"
+    if rule.level == "critical":
+        level += " (Sentinel has no Critical severity: mapped to High)"
+    head = [rule.description, "", "Triage:", rule.triage]
+    if rule.falsepositives:
+        head += ["", "False positives:", *(f"- {f}" for f in rule.falsepositives)]
+    tail = [
+        "",
+        f"ATT&CK: {attack}" if attack else "ATT&CK: none",
+        level,
+        f"Source: snaptrail {version}, Sigma rule {rule.id} ({rule.path}), status {rule.status}.",
+    ]
+    references = ["References:", *(f"- {r}" for r in rule.references)] if rule.references else []
+    for parts in (head + tail + references, head + tail):
+        text = "\n".join(parts).strip()
+        if len(text) <= DESCRIPTION_LIMIT:
+            return text
+    raise SentinelPackageError(
+        f"{rule.path}: description, triage and false positives exceed {DESCRIPTION_LIMIT} characters"
+    )
+
+
+def _entity_mappings() -> list[dict[str, Any]]:
+    return [
+        {"entityType": entity, "fieldMappings": [{"identifier": identifier, "columnName": column}]}
+        for entity, identifier, column in ENTITY_MAPPINGS
+    ]
+
+
+def _alert_details_override(rule: RuleInfo) -> dict[str, str]:
+    event, account = ALERT_NAME_COLUMNS
+    return {"alertDisplayNameFormat": f"{rule.title}: {{{{{event}}}}} in AWS account {{{{{account}}}}}"}
+
+
+def _incident_configuration(rule: RuleInfo, settings: Settings) -> dict[str, Any]:
+    return {
+        "createIncident": rule.level_rank >= LEVEL_ORDER.index(settings.incident_min_level),
+        "groupingConfiguration": {
+            "enabled": True,
+            "reopenClosedIncident": False,
+            "lookbackDuration": iso_duration(settings.grouping_lookback),
+            "matchingMethod": "Selected",
+            "groupByEntities": list(GROUP_BY_ENTITIES),
+            "groupByAlertDetails": [],
+            "groupByCustomDetails": [],
+        },
+    }
+
+
+def alert_rule_properties(rule: RuleInfo, query: str, settings: Settings, version: str) -> dict[str, Any]:
+    """ScheduledAlertRuleProperties of the REST API for one rule."""
+    window = schedule(rule, settings)
+    return {
+        "displayName": rule.title,
+        "description": description(rule, version),
+        "severity": SEVERITY[rule.level],
+        "enabled": settings.enabled,
+        "query": query,
+        "queryFrequency": iso_duration(window.frequency),
+        "queryPeriod": iso_duration(window.period),
+        "triggerOperator": "GreaterThan",
+        "triggerThreshold": 0,
+        "suppressionEnabled": settings.suppression_duration is not None,
+        "suppressionDuration": iso_duration(settings.suppression_duration or SUPPRESSION_DEFAULT),
+        "tactics": tactics(rule),
+        "techniques": parent_techniques(rule),
+        "entityMappings": _entity_mappings(),
+        "customDetails": dict(CUSTOM_DETAILS),
+        "alertDetailsOverride": _alert_details_override(rule),
+        "eventGroupingSettings": {"aggregationKind": "AlertPerResult"},
+        "incidentConfiguration": _incident_configuration(rule, settings),
+    }
+
+
+def arm_literal(value: Any) -> Any:
+    """ARM evaluates a string that starts with `[` as a template expression; `[[` keeps it literal."""
+    if isinstance(value, str):
+        return "[" + value if value.startswith("[") else value
+    if isinstance(value, list):
+        return [arm_literal(item) for item in value]
+    if isinstance(value, dict):
+        return {key: arm_literal(item) for key, item in value.items()}
+    return value
+
+
+def alert_rule_resource(rule: RuleInfo, properties: dict[str, Any]) -> dict[str, Any]:
+    """The template resource: named after the workspace and the rule's GUID, texts kept literal."""
+    return {
+        "type": RESOURCE_TYPE,
+        "apiVersion": API_VERSION,
+        "name": f"[concat(parameters('workspace'),'/Microsoft.SecurityInsights/','{rule_guid(rule.id)}')]",
+        "kind": "Scheduled",
+        "properties": arm_literal(properties),
+    }
+
+
+def settings_summary(settings: Settings) -> dict[str, Any]:
+    """The Sentinel settings in effect (defaults included), as the artifacts state them."""
+    return {
+        "enabled": settings.enabled,
+        "query_frequency": iso_duration(settings.query_frequency),
+        "query_period": iso_duration(settings.query_period),
+        "suppression_duration": (
+            iso_duration(settings.suppression_duration) if settings.suppression_duration else None
+        ),
+        "incident_min_level": settings.incident_min_level,
+        "grouping_lookback": iso_duration(settings.grouping_lookback),
+        "api_version": API_VERSION,
+    }
+
+
+def arm_template(
+    context: BuildContext, settings: Settings, resources: list[dict[str, Any]], what: str
+) -> dict[str, Any]:
+    return {
+        "$schema": TEMPLATE_SCHEMA,
+        "contentVersion": _version_parts(context.version, 4),
+        "metadata": {
+            "description": f"{what}: Microsoft Sentinel scheduled analytics rules built by snaptrail "
+            f"{context.version} from Sigma rules for AWS CloudTrail (table AWSCloudTrail).",
+            "snaptrail": context.provenance(),
+            "sentinel_settings": settings_summary(settings),
+        },
+        "parameters": {
+            "workspace": {
+                "type": "string",
+                "metadata": {"description": "Name of the Log Analytics workspace Microsoft Sentinel runs on"},
+            }
+        },
+        "resources": resources,
+    }
+
+
+def rule_yaml(rule: RuleInfo, properties: dict[str, Any], version: str) -> dict[str, Any]:
+    """The Azure-Sentinel repository's analytic-rule YAML (Solutions/*/Analytic Rules/*.yaml)."""
+    return {
+        "id": rule_guid(rule.id),
+        "name": properties["displayName"],
+        "description": properties["description"],
+        "severity": properties["severity"],
+        "requiredDataConnectors": [dict(c, dataTypes=list(c["dataTypes"])) for c in DATA_CONNECTORS],
+        "queryFrequency": short_duration(parse_duration(properties["queryFrequency"])),
+        "queryPeriod": short_duration(parse_duration(properties["queryPeriod"])),
+        "triggerOperator": "gt",
+        "triggerThreshold": 0,
+        "tactics": properties["tactics"],
+        "relevantTechniques": sorted({t.id for t in rule.techniques}),
+        "query": properties["query"],
+        "entityMappings": properties["entityMappings"],
+        "customDetails": properties["customDetails"],
+        "alertDetailsOverride": properties["alertDetailsOverride"],
+        "eventGroupingSettings": properties["eventGroupingSettings"],
+        "version": _version_parts(version, 3),
+        "kind": "Scheduled",
+    }
+
+
+class _YamlDumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+
+
+_YamlDumper.add_representer(str, _represent_str)
+
+
+def _yaml_text(rule: RuleInfo, document: dict[str, Any], context: BuildContext, settings: Settings) -> str:
+    header = [
+        f"# Microsoft Sentinel analytic rule built by snaptrail {context.version} from {rule.path}",
+        f"# (Sigma rule {rule.id}). Do not edit: change the Sigma rule or snaptrail.yml and rebuild.",
+        "# provenance: " + json.dumps(context.provenance(), sort_keys=True),
+        "# sentinel settings: " + json.dumps(settings_summary(settings), sort_keys=True),
+    ]
+    body = yaml.dump(document, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+    return "\n".join(header) + "\n" + body
+
+
+def _json_text(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_sentinel(context: BuildContext, out: Path) -> list[Path]:
+    root = out / FOLDER
+    settings = settings_from(context.config.section("sentinel"))
+    written: list[Path] = []
+    resources: list[dict[str, Any]] = []
+    rows: list[str] = []
+    left_out: list[str] = []
+    seen: dict[str, str] = {}
+    for rule in context.rules:
+        if rule.name in seen:
+            raise SentinelPackageError(
+                f"{rule.path}: file name {rule.name!r} is also used by {seen[rule.name]}"
+            )
+        seen[rule.name] = rule.path
+        query = context.query("sentinel", rule.id)
+        if query is None:
+            conversion = context.conversions["sentinel"].get(rule.id)
+            reason = conversion.error if conversion is not None and conversion.error else "no KQL conversion"
+            left_out.append(f"- `{rule.name}` ({rule.title}): {reason}")
+            continue
+        properties = alert_rule_properties(rule, query, settings, context.version)
+        resource = alert_rule_resource(rule, properties)
+        resources.append(resource)
+        arm_path = root / "arm" / f"{rule.name}.json"
+        arm_path.parent.mkdir(parents=True, exist_ok=True)
+        arm_path.write_text(
+            _json_text(arm_template(context, settings, [resource], rule.title)), encoding="utf-8"
+        )
+        yaml_path = root / "yaml" / f"{rule.name}.yaml"
+        yaml_path.parent.mkdir(parents=True, exist_ok=True)
+        document = rule_yaml(rule, properties, context.version)
+        yaml_path.write_text(_yaml_text(rule, document, context, settings), encoding="utf-8")
+        written += [arm_path, yaml_path]
+        rows.append(
+            f"| `{rule.name}` | {rule.title} | {properties['severity']}"
+            + (" (critical)" if rule.level == "critical" else "")
+            + f" | {', '.join(properties['tactics'])} | {', '.join(t.id for t in rule.techniques)}"
+            f" | {properties['queryFrequency']} / {properties['queryPeriod']}"
+            f" | {'yes' if properties['incidentConfiguration']['createIncident'] else 'no'} |"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    combined = root / COMBINED_TEMPLATE
+    combined.write_text(_json_text(arm_template(context, settings, resources, "All rules")), encoding="utf-8")
+    readme = root / "README.md"
+    readme.write_text(_readme(context, settings, rows, left_out), encoding="utf-8")
+    return [*written, combined, readme]
+
+
+def _readme(context: BuildContext, settings: Settings, rows: list[str], left_out: list[str]) -> str:
+    provenance = json.dumps(context.provenance(), indent=2, sort_keys=True)
+    incident_levels = ", ".join(LEVEL_ORDER[LEVEL_ORDER.index(settings.incident_min_level) :])
+    suppression = (
+        f"on, {iso_duration(settings.suppression_duration)}" if settings.suppression_duration else "off"
+    )
+    lines = [
+        f"# snaptrail {context.version}: Microsoft Sentinel analytics rules",
+        "",
+        f"{len(rows)} scheduled analytics rules over the `AWSCloudTrail` table (AWS connector `AWSS3` or "
+        "`AWS`), one per Sigma rule. The query of each is snaptrail's compiled KQL, unchanged.",
+        "",
+        "## Deploy",
+        "",
+        "Needs a Log Analytics workspace with Microsoft Sentinel enabled, AWS CloudTrail flowing into "
+        "`AWSCloudTrail`, and the Microsoft Sentinel Contributor role on the workspace's resource group.",
+        "",
+        "```sh",
+        f"az deployment group create --resource-group <rg> --template-file {COMBINED_TEMPLATE} "
+        "--parameters workspace=<workspace name>",
+        "# or one rule:",
+        "az deployment group create --resource-group <rg> --template-file arm/<rule>.json "
+        "--parameters workspace=<workspace name>",
+        "```",
+        "",
+        "Portal: Microsoft Sentinel (Azure portal, or Microsoft Sentinel in the Defender portal) > "
+        f"Configuration > Analytics > Import, then pick `{COMBINED_TEMPLATE}` or files from `arm/`; the "
+        "import fills in the workspace. Rules are created "
+        + ("**enabled**" if settings.enabled else "**disabled**: turn them on in Analytics after a look")
+        + "; `sentinel.enabled: true` in snaptrail.yml creates them enabled.",
+        "",
+        "Each alert rule's id is its Sigma rule id, so deploying a newer build updates the rules in place. "
+        f"Resource `{RESOURCE_TYPE}`, API version `{API_VERSION}` (stable), kind `Scheduled`.",
+        "",
+        "`yaml/` holds the same rules in the Azure-Sentinel repository's analytic-rule YAML format "
+        "(for Content Hub solutions or repositories that keep rules as YAML).",
+        "",
+        "## What each rule does",
+        "",
+        "- Severity: informational/low/medium/high map to the same Sentinel severity; **critical maps to "
+        "High** (Sentinel has no Critical). The description says `snaptrail level: critical`.",
+        "- One alert per matching CloudTrail record (`AlertPerResult`), trigger: more than 0 results.",
+        "- Entities: Account (FullName = `UserIdentityArn`), IP (Address = `SourceIpAddress`), "
+        "CloudApplication (Name = `EventSource`, the AWS service called; Sentinel has no AWS resource "
+        "entity). Calls made through the console or by AWS services carry `AWS Internal` or a service name "
+        "instead of an IP address: Sentinel then creates no IP entity for that alert.",
+        "- Custom details: "
+        + ", ".join(f"{key} = `{column}`" for key, column in CUSTOM_DETAILS.items())
+        + ". The request and response JSON stay in the events (custom details are limited to 2 KB).",
+        f"- Incidents: created for levels {incident_levels} (`sentinel.incident_min_level`); the lower "
+        "levels are building blocks for chains and raise alerts only. Alerts of one rule for the same "
+        f"Account are grouped into one incident for {iso_duration(settings.grouping_lookback)} "
+        "(`sentinel.grouping_lookback`).",
+        f"- Suppression: {suppression} (`sentinel.suppression_duration`).",
+        "- ATT&CK: tactics and parent techniques in the rule; the stable API has no sub-technique field, "
+        "so sub-techniques (e.g. T1578.001) are named in the description and in the YAML's "
+        "`relevantTechniques`.",
+        "",
+        "## Schedule",
+        "",
+        f"Every rule runs every {iso_duration(settings.query_frequency)} and reads the last "
+        f"{iso_duration(settings.query_period)} (`sentinel.query_frequency`, `sentinel.query_period`); "
+        "chains (Sigma correlation rules) read their whole timespan plus one run interval. Sentinel filters "
+        "on `TimeGenerated`, which is CloudTrail's `eventTime`: a record that reaches the workspace later "
+        "than the overlap (period minus frequency) after its run is never read. CloudTrail delivers to S3 "
+        "within about 5 minutes and the S3 connector adds its own delay; measure yours with "
+        "`AWSCloudTrail | extend Delay = ingestion_time() - TimeGenerated "
+        "| summarize percentiles(Delay, 50, 99)` and set "
+        "`query_period` to `query_frequency` plus that delay. A record inside the overlap is read by two "
+        "runs and raises two alerts, which are grouped into the same incident.",
+        "",
+        "## Rules",
+        "",
+        "| file | title | severity | tactics | techniques | frequency / period | incident |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "## Rules left out",
+        "",
+        *(left_out or ["None: every rule compiles to KQL exactly."]),
+        "",
+        "## Provenance",
+        "",
+        "The configuration this package was built with (`snaptrail.yml`); every ARM template carries it "
+        "under `metadata.snaptrail`, every YAML file in its header.",
+        "",
+        "```json",
+        provenance,
+        "```",
+        "",
+        "Sentinel settings in effect (`sentinel:` in snaptrail.yml, defaults filled in):",
+        "",
+        "```json",
+        json.dumps(settings_summary(settings), indent=2, sort_keys=True),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

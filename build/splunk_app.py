@@ -1,0 +1,618 @@
+"""dist/splunk/: a Splunk app of scheduled searches, one per rule, and its installable .tgz.
+
+`snaptrail_cloudtrail/` is the app folder; `snaptrail_cloudtrail-<version>.tgz` is the same folder as a
+deterministic archive (sorted members, fixed mtime, uid/gid 0, gzip mtime 0) for *Install app from
+file*, Splunk Cloud private-app upload or `splunk install app`. Inside:
+
+- `default/app.conf`, `app.manifest` (packaging toolkit schema 2.0.0), `metadata/default.meta`,
+  `default/data/ui/nav/default.xml`, `README.md`;
+- `default/macros.conf`: the base search `snaptrail_cloudtrail` (from `splunk.base_search`, where
+  the admin sets the index) and one `<rule name>_filter` macro per rule (`search *`), the tuning seam;
+- `default/savedsearches.conf`: one scheduled alert per rule the `splunk` target can express, the
+  compiled query unchanged followed by `` | `<rule name>_filter` ``, disabled unless `splunk.enabled`.
+
+A rule the `splunk` target cannot express is left out and listed in the app's README with the reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snaptrail.build.context import LEVEL_ORDER, BuildContext, RuleInfo
+from snaptrail.config import ConfigError
+
+FOLDER = "splunk"
+APP_ID = "snaptrail_cloudtrail"
+TARGET = "splunk"
+BASE_MACRO = "snaptrail_cloudtrail"  # the macro the compiled queries start with (backends/splunk.py)
+DEFAULT_BASE_SEARCH = "sourcetype=aws:cloudtrail"
+TITLE_PREFIX = "snaptrail - "
+AUTHOR = "snaptrail"
+LICENSE = ("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0")
+LABEL = "snaptrail: AWS CloudTrail snapshot abuse"
+# Archive members carry this mtime (1980-01-01T00:00:00Z): fixed, and old enough to be obviously
+# synthetic without the "implausibly old time stamp" warnings some extractors print for 0.
+ARCHIVE_MTIME = 315532800
+
+# alert.severity on Splunk's own 1-6 scale (savedsearches.conf: 1 debug, 2 info, 3 warn, 4 error,
+# 5 severe, 6 fatal), which Splunk Web shows as Info, Low, Medium, High and Critical for 2..6. The
+# five Sigma levels take 2..6 so each keeps its own rank and is shown under its own name; 1 (debug)
+# is left unused, since no rule is a debugging aid.
+SEVERITY = {"informational": 2, "low": 3, "medium": 4, "high": 5, "critical": 6}
+SEVERITY_LABEL = {2: "Info", 3: "Low", 4: "Medium", 5: "High", 6: "Critical"}
+
+_CRON_FIELD = re.compile(r"^[0-9*/,-]+$")
+_RELATIVE = re.compile(r"^-(?P<amount>[1-9][0-9]*)(?P<unit>[smhd])(?:@(?P<snap>[smhd]))?$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+)
+_PEP440 = re.compile(
+    r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?P<pre>[.-]?[A-Za-z][0-9A-Za-z.]*)?(?:\+(?P<local>.+))?$"
+)
+_MACRO_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_search: str
+    enabled: bool
+    cron_schedule: str
+    earliest_time: str
+    latest_time: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a saved search runs, which events it reads, and how alerts on the overlap are deduplicated."""
+
+    cron_schedule: str
+    earliest_time: str
+    latest_time: str
+    suppress_period: str  # alert.suppress.period
+    suppress_fields: tuple[str, ...]  # alert.suppress.fields (per-result alerting)
+
+
+def _offset_seconds(value: str) -> tuple[int, int]:
+    """(distance from now, snap granularity) of `now` or `-<n><unit>[@<unit>]`, in seconds."""
+    if value == "now":
+        return 0, 0
+    match = _RELATIVE.match(value)
+    if match is None:
+        raise ConfigError(f"not a relative time modifier like -20m@m or now: {value!r}")
+    snap = _UNIT_SECONDS[match["snap"]] if match["snap"] else 0
+    return int(match["amount"]) * _UNIT_SECONDS[match["unit"]], snap
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def settings(context: BuildContext) -> Settings:
+    """The `splunk` section of snaptrail.yml, with defaults; a wrong value is a ConfigError."""
+    section = context.config.section("splunk")
+    base_search = section.get("base_search", DEFAULT_BASE_SEARCH)
+    if not isinstance(base_search, str) or not base_search.strip():
+        raise ConfigError(
+            "splunk.base_search must be a non-empty search, e.g. index=aws sourcetype=aws:cloudtrail"
+        )
+    enabled = section.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError("splunk.enabled must be true or false")
+    cron = str(section.get("cron_schedule", "*/10 * * * *")).strip()
+    fields = cron.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+        raise ConfigError(f"splunk.cron_schedule must be a five-field cron expression, not {cron!r}")
+    if fields[0] in ("*", "*/1"):
+        raise ConfigError(
+            "splunk.cron_schedule must not run every minute (AppInspect flags more than 12 runs an hour)"
+        )
+    earliest = str(section.get("earliest_time", "-20m@m")).strip()
+    latest = str(section.get("latest_time", "-5m@m")).strip()
+    for key, value in (("earliest_time", earliest), ("latest_time", latest)):
+        try:
+            _offset_seconds(value)
+        except ConfigError as error:
+            raise ConfigError(f"splunk.{key}: {error}") from None
+    if _offset_seconds(earliest)[0] <= _offset_seconds(latest)[0]:
+        raise ConfigError(
+            f"splunk.earliest_time ({earliest}) must be earlier than splunk.latest_time ({latest})"
+        )
+    return Settings(
+        base_search=" ".join(base_search.split()),
+        enabled=enabled,
+        cron_schedule=" ".join(fields),
+        earliest_time=earliest,
+        latest_time=latest,
+    )
+
+
+def schedule(rule: RuleInfo, config: Settings) -> Schedule:
+    """How often a rule runs and which window it reads; the one place a rule's window is decided.
+
+    Single-event rules run on `splunk.cron_schedule` (default every 10 minutes) over
+    `earliest_time`..`latest_time` (default -20m@m..-5m@m): a 15-minute window for a 10-minute
+    schedule, 5 minutes behind real time, so a CloudTrail event that reaches Splunk up to about
+    10 minutes after its eventTime is still read. The overlap is deduplicated per event: alerts are
+    per result, suppressed by `eventID` for longer than any event can stay inside the window.
+    Chains (Sigma correlation rules) read their whole timespan on top of that window, so a chain whose
+    first event is older than the schedule is still seen, and are suppressed per chain key."""
+    earliest, snap = _offset_seconds(config.earliest_time)
+    if rule.window_seconds:
+        minutes = (earliest + rule.window_seconds + 59) // 60
+        return Schedule(
+            cron_schedule=config.cron_schedule,
+            earliest_time=f"-{minutes}m@m",
+            latest_time=config.latest_time,
+            suppress_period=_duration(minutes * 60 + snap),
+            suppress_fields=("snaptrail_key",),
+        )
+    return Schedule(
+        cron_schedule=config.cron_schedule,
+        earliest_time=config.earliest_time,
+        latest_time=config.latest_time,
+        suppress_period=_duration(earliest + snap),
+        suppress_fields=("eventID",),
+    )
+
+
+def splunk_version(version: str) -> str:
+    """The app version as Semantic Versioning (AppInspect requires it); a PEP 440 version such as
+    0.2.0.dev3+g1a2b is written 0.2.0-dev3+g1a2b."""
+    if _SEMVER.match(version):
+        return version
+    match = _PEP440.match(version)
+    if match is None:
+        raise ValueError(f"cannot express version {version!r} as Semantic Versioning for app.conf")
+    core = ".".join(part or "0" for part in match.group(1, 2, 3))
+    pre = re.sub(r"[^0-9A-Za-z]+", ".", (match["pre"] or "").lstrip(".-")).strip(".")
+    local = re.sub(r"[^0-9A-Za-z]+", ".", match["local"] or "").strip(".")
+    result = core + (f"-{pre}" if pre else "") + (f"+{local}" if local else "")
+    if not _SEMVER.match(result):
+        raise ValueError(f"cannot express version {version!r} as Semantic Versioning for app.conf")
+    return result
+
+
+def one_line(text: str) -> str:
+    """Text as a single .conf line: whitespace (newlines included) collapsed, no trailing backslash."""
+    return " ".join(text.split()).rstrip("\\").rstrip()
+
+
+def conf_value(value: str, where: str) -> str:
+    """A .conf value: a multi-line value continues each line with a trailing backslash, which Splunk
+    turns back into a line break (as Splunk Web writes multi-line searches).
+
+    What could break the file is refused: a line ending in a backslash would join the next line
+    (and after the last line, swallow the next setting), and whitespace after a continuation
+    backslash is an error to AppInspect; carriage returns become line breaks."""
+    lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for number, line in enumerate(lines, 1):
+        if line.rstrip().endswith("\\"):
+            raise ValueError(f"{where}: line {number} ends with a backslash, which a .conf file reads as "
+                             "a continuation; this value cannot be written safely")  # fmt: skip
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines or not "".join(lines).strip():
+        raise ValueError(f"{where}: empty value")
+    return "\\\n".join(lines)
+
+
+def stanza_name(text: str) -> str:
+    """A stanza name on one line without the brackets that delimit it."""
+    name = one_line(text).replace("[", "(").replace("]", ")")
+    if not name:
+        raise ValueError("empty stanza name")
+    return name
+
+
+def search_name(rule: RuleInfo) -> str:
+    return stanza_name(TITLE_PREFIX + rule.title)
+
+
+def filter_macro(rule: RuleInfo) -> str:
+    name = f"{rule.name}_filter"
+    if not _MACRO_NAME.match(name):
+        raise ValueError(f"{rule.path}: rule file name {rule.name!r} does not make a valid macro name")
+    return name
+
+
+def search(rule: RuleInfo, query: str) -> str:
+    """The compiled query unchanged, then the rule's tuning macro."""
+    return query.rstrip() + f" | `{filter_macro(rule)}`"
+
+
+def left_out_reason(rule: RuleInfo, error: str) -> str:
+    """The conversion error without the `<file>: rule '<title>' (<id>): ` prefix the README line
+    already gives (and without the absolute path, which would differ between checkouts)."""
+    prefix = re.compile(r"^.*?: rule '.*?' \(" + re.escape(rule.id) + r"\): ")
+    return one_line(prefix.sub("", error, count=1))
+
+
+def included(context: BuildContext) -> tuple[list[tuple[RuleInfo, str]], list[tuple[RuleInfo, str]]]:
+    """(rule, compiled SPL) for every rule Splunk can express, and (rule, reason) for the rules the
+    target cannot express exactly (a TargetLimitation). Any other conversion failure is an error:
+    the app would silently lack a rule (`snaptrail build` stops before packaging on such errors)."""
+    rules: list[tuple[RuleInfo, str]] = []
+    left_out: list[tuple[RuleInfo, str]] = []
+    for rule in context.rules:
+        conversion = context.conversions[TARGET].get(rule.id)
+        if conversion is not None and conversion.ok:
+            rules.append((rule, str(conversion.query)))
+        elif conversion is not None and conversion.limitation:
+            left_out.append((rule, left_out_reason(rule, str(conversion.error))))
+        else:
+            why = conversion.error if conversion is not None else "no conversion was produced"
+            raise ValueError(f"{rule.path}: rule {rule.id} did not compile for {TARGET}: {why}")
+    rules.sort(key=lambda item: (search_name(item[0]), item[0].id))
+    left_out.sort(key=lambda item: (item[0].name, item[0].id))
+    names = [search_name(rule) for rule, _ in rules]
+    if len(set(names)) != len(names):
+        raise ValueError("two rules have the same title, so their saved searches would collide")
+    return rules, left_out
+
+
+def _header(context: BuildContext, what: str) -> list[str]:
+    return [
+        f"# {what}",
+        f"# Generated by snaptrail {context.version}; do not edit. Change settings in local/ (Splunk Web",
+        "# writes there), which survives upgrades of this app.",
+        "",
+    ]
+
+
+def _conf(sections: list[tuple[str, list[tuple[str, str]]]], header: list[str]) -> str:
+    lines = list(header)
+    for name, settings_ in sections:
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {conf_value(value, f'[{name}] {key}')}" for key, value in settings_]
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def app_conf(context: BuildContext) -> str:
+    version = splunk_version(context.version)
+    description = (
+        "Scheduled searches for AWS snapshot abuse (creation, sharing, export, mounting) over CloudTrail "
+        f"from the Splunk Add-on for AWS, built by snaptrail {context.version} from Sigma rules."
+    )
+    return _conf(
+        [
+            ("install", [("is_configured", "false")]),
+            ("id", [("name", APP_ID), ("version", version)]),
+            ("package", [("id", APP_ID), ("check_for_updates", "false")]),
+            ("launcher", [("author", AUTHOR), ("description", description), ("version", version)]),
+            ("ui", [("is_visible", "true"), ("label", LABEL)]),
+        ],
+        _header(context, "app.conf: identity of the snaptrail CloudTrail app"),
+    )
+
+
+def macros_conf(context: BuildContext, rules: list[tuple[RuleInfo, str]], config: Settings) -> str:
+    sections: list[tuple[str, list[tuple[str, str]]]] = [
+        (
+            BASE_MACRO,
+            [
+                ("definition", config.base_search),
+                (
+                    "description",
+                    "Base search of every snaptrail search: CloudTrail events as the Splunk Add-on for AWS "
+                    "indexes them. Set your index here once, e.g. index=aws sourcetype=aws:cloudtrail.",
+                ),
+                ("iseval", "0"),
+            ],
+        )
+    ]
+    for rule, _ in sorted(rules, key=lambda item: filter_macro(item[0])):
+        sections.append(
+            (
+                filter_macro(rule),
+                [
+                    ("definition", "search *"),
+                    (
+                        "description",
+                        f"Tuning for the saved search '{search_name(rule)}': replace 'search *' with a "
+                        'filter, e.g. search NOT userIdentity.arn="arn:aws:iam::111122223333:role/scanner".',
+                    ),
+                    ("iseval", "0"),
+                ],
+            )
+        )
+    return _conf(sections, _header(context, "macros.conf: the base search and one tuning macro per search"))
+
+
+def description(rule: RuleInfo, context: BuildContext) -> str:
+    techniques = ", ".join(t.id for t in rule.techniques) or "none"
+    return one_line(
+        f"{rule.description} [level {rule.level}; ATT&CK {techniques}; Sigma rule {rule.id} "
+        f"({rule.path}); snaptrail {context.version}]"
+    )
+
+
+def savedsearch_settings(
+    context: BuildContext, rule: RuleInfo, query: str, config: Settings
+) -> list[tuple[str, str]]:
+    if rule.level not in SEVERITY:
+        raise ValueError(f"{rule.path}: level {rule.level!r} is not one of {list(SEVERITY)}")
+    when = schedule(rule, config)
+    return [
+        ("search", search(rule, query)),
+        ("description", description(rule, context)),
+        ("disabled", "0" if config.enabled else "1"),
+        ("enableSched", "1"),
+        ("cron_schedule", when.cron_schedule),
+        ("dispatch.earliest_time", when.earliest_time),
+        ("dispatch.latest_time", when.latest_time),
+        ("counttype", "number of events"),
+        ("relation", "greater than"),
+        ("quantity", "0"),
+        ("alert.digest_mode", "0"),
+        ("alert.suppress", "1"),
+        ("alert.suppress.fields", ",".join(when.suppress_fields)),
+        ("alert.suppress.period", when.suppress_period),
+        ("alert.track", "1"),
+        ("alert.severity", str(SEVERITY[rule.level])),
+        ("request.ui_dispatch_app", APP_ID),
+        ("request.ui_dispatch_view", "search"),
+    ]
+
+
+def savedsearches_conf(context: BuildContext, rules: list[tuple[RuleInfo, str]], config: Settings) -> str:
+    sections = [
+        (search_name(rule), savedsearch_settings(context, rule, query, config)) for rule, query in rules
+    ]
+    return _conf(sections, _header(context, "savedsearches.conf: one scheduled alert per Sigma rule"))
+
+
+def default_meta(context: BuildContext) -> str:
+    # Everyone may read (run) the app's objects; only admins write them. sc_admin is Splunk Cloud's
+    # administrator role (AppInspect check_kos_are_accessible). The saved searches stay in this app;
+    # the macros are exported so the base macro also works in searches run from other apps
+    # (Enterprise Security, ad-hoc hunting).
+    return "\n".join(
+        [
+            *_header(context, "default.meta: permissions of the app's knowledge objects"),
+            "[]",
+            "access = read : [ * ], write : [ admin, sc_admin ]",
+            "export = none",
+            "",
+            "[macros]",
+            "export = system",
+            "",
+        ]
+    )
+
+
+def nav_xml() -> str:
+    return "\n".join(
+        [
+            '<nav search_view="search">',
+            '  <view name="search" default="true" />',
+            '  <view name="alerts" />',
+            f'  <a href="/manager/{APP_ID}/saved/searches?app={APP_ID}&amp;count=100">Detections</a>',
+            f'  <a href="/manager/{APP_ID}/admin/macros?app={APP_ID}&amp;count=100">Macros</a>',
+            "</nav>",
+            "",
+        ]
+    )
+
+
+def app_manifest(context: BuildContext) -> str:
+    """Packaging toolkit app manifest, schema 2.0.0."""
+    manifest: dict[str, Any] = {
+        "schemaVersion": "2.0.0",
+        "info": {
+            "title": LABEL,
+            "id": {"group": None, "name": APP_ID, "version": splunk_version(context.version)},
+            "author": [{"name": AUTHOR, "email": None, "company": None}],
+            "releaseDate": None,
+            "description": (
+                "Scheduled searches for AWS snapshot abuse over CloudTrail (Splunk Add-on for AWS, "
+                f"sourcetype aws:cloudtrail), compiled from Sigma rules by snaptrail {context.version}."
+            ),
+            "classification": {
+                "intendedAudience": "Security",
+                "categories": ["Security, Fraud & Compliance"],
+                "developmentStatus": "Production/Stable",
+            },
+            "commonInformationModels": None,
+            "license": {"name": LICENSE[0], "text": None, "uri": LICENSE[1]},
+            "privacyPolicy": {"name": None, "text": None, "uri": None},
+            "releaseNotes": {"name": "README", "text": "README.md", "uri": None},
+        },
+        "dependencies": None,
+        "tasks": None,
+        "inputGroups": None,
+        "incompatibleApps": None,
+        "platformRequirements": None,
+        "supportedDeployments": ["_standalone", "_distributed", "_search_head_clustering"],
+        "targetWorkloads": ["_search_heads"],
+    }
+    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
+def readme(
+    context: BuildContext,
+    rules: list[tuple[RuleInfo, str]],
+    left_out: list[tuple[RuleInfo, str]],
+    config: Settings,
+) -> str:
+    version = splunk_version(context.version)
+    tgz = f"{APP_ID}-{version}.tgz"
+    example = schedule(rules[0][0], config) if rules else None
+    lines = [
+        f"# snaptrail {context.version}: Splunk app `{APP_ID}`",
+        "",
+        f"{len(rules)} scheduled searches (alerts) for AWS snapshot abuse: snapshots created, copied, "
+        "shared, made public, exported or mounted by another account, over CloudTrail as the Splunk Add-on "
+        "for AWS indexes it (`sourcetype=aws:cloudtrail`). Each search is a Sigma rule compiled by "
+        "snaptrail's `splunk` target, unchanged, followed by the rule's tuning macro.",
+        "",
+        "## Install",
+        "",
+        f"- Splunk Enterprise: **Apps > Manage Apps > Install app from file**, choose `{tgz}` "
+        f"(or `splunk install app {tgz}`), then restart if asked.",
+        f"- Splunk Cloud: **Apps > Manage Apps > Upload App** (private app, vetted by AppInspect), or "
+        f"`acs apps install private --acs-legal-ack Y --app-package {tgz}`.",
+        "- Needs CloudTrail collected by the Splunk Add-on for AWS (`sourcetype=aws:cloudtrail`), with the "
+        "add-on also installed on the search head for its search-time field extractions.",
+        "",
+        "## Set your index (once)",
+        "",
+        f"Every search starts with the macro `` `{BASE_MACRO}` ``, defined as `{config.base_search}` "
+        "(`splunk.base_search`). Point it at your CloudTrail index: **Settings > Advanced search > Search "
+        f"macros**, app `{APP_ID}`, edit `{BASE_MACRO}`, e.g. `index=aws sourcetype=aws:cloudtrail`. The "
+        "edit is stored in `local/macros.conf` and survives upgrades of this app.",
+        "",
+        "## Enable the searches",
+        "",
+        "The searches are installed **"
+        + ("enabled" if config.enabled else "disabled")
+        + "** (`splunk.enabled`). After setting the index, run a few of them by hand over a longer range, "
+        "then enable them in **Settings > Searches, reports, and alerts** (app "
+        f"`{APP_ID}`, *Edit > Enable*).",
+        "",
+        "## Tuning",
+        "",
+        "Each search ends with its own macro `` `<rule name>_filter` ``, defined as `search *`. To tune a "
+        "search without touching it, edit that macro, e.g. "
+        '`search NOT userIdentity.arn="arn:aws:iam::111122223333:role/scanner"`. Organisation-wide '
+        "allowlists (your accounts, partners, backup and service roles) belong in `snaptrail.yml`: they are "
+        "compiled into every query when the app is built.",
+        "",
+        "## Schedule, window and alerting",
+        "",
+        "| setting | value | config key |",
+        "|---|---|---|",
+        f"| `cron_schedule` | `{config.cron_schedule}` | `splunk.cron_schedule` |",
+        f"| `dispatch.earliest_time` | `{config.earliest_time}` | `splunk.earliest_time` |",
+        f"| `dispatch.latest_time` | `{config.latest_time}` | `splunk.latest_time` |",
+    ]
+    if example is not None:
+        lines += [
+            f"| `alert.suppress.period` | `{example.suppress_period}` | derived: earliest_time + its snap |",
+            f"| `alert.suppress.fields` | `{','.join(example.suppress_fields)}` | |",
+        ]
+    lines += [
+        "",
+        "The window is longer than the schedule and ends behind real time, so a CloudTrail event that "
+        "reaches Splunk a few minutes after its `eventTime` is still read (widen `earliest_time` if your "
+        "delivery delay is longer). Alerts are per result (`alert.digest_mode = 0`), suppressed by "
+        "`eventID`, so an event inside two overlapping windows alerts once. The trigger is *number of "
+        "events greater than 0*; alerts are listed in **Activity > Triggered Alerts** (`alert.track = 1`). "
+        "No alert action that needs external configuration (email, webhook) is set: add your own.",
+        "",
+        "## Severity",
+        "",
+        "`alert.severity` uses Splunk's 1-6 scale, which Splunk Web labels Info, Low, Medium, High, Critical "
+        "for 2-6; each Sigma level takes the value of its own name (1, debug, is unused).",
+        "",
+        "| Sigma level | alert.severity | shown as |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {level} | {SEVERITY[level]} | {SEVERITY_LABEL[SEVERITY[level]]} |" for level in LEVEL_ORDER]
+    lines += [
+        "",
+        "## Searches",
+        "",
+        "| saved search | level | severity | tuning macro | Sigma rule |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {search_name(rule)} | {rule.level} | {SEVERITY[rule.level]} | `{filter_macro(rule)}` | "
+        f"`{rule.id}` ({rule.path}) |"
+        for rule, _ in rules
+    ]
+    lines += ["", "## Rules left out", ""]
+    if left_out:
+        lines.append("These rules cannot be expressed exactly in SPL, so they are not in this app:")
+        lines.append("")
+        lines += [f"- `{rule.name}` ({rule.id}): {one_line(reason)}" for rule, reason in left_out]
+    else:
+        lines.append("None: every rule is in the app.")
+    lines += [
+        "",
+        "## What was checked",
+        "",
+        "The package passes Splunk AppInspect (`--mode precert`) in snaptrail's tests. AppInspect checks the "
+        "packaging, the .conf files and the scheduling, not SPL: no SPL parser exists outside Splunk, so the "
+        "searches are checked structurally only (base macro, quotes, parentheses, field names the add-on "
+        "extracts).",
+        "",
+        "## Provenance",
+        "",
+        f"Built by snaptrail {context.version}. Each search's description names its Sigma rule id, file and "
+        "level. The configuration that shaped this build:",
+        "",
+        "```json",
+        json.dumps(context.provenance(), indent=2, sort_keys=True),
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def app_files(context: BuildContext) -> dict[str, str]:
+    """Relative path in the app folder -> content."""
+    config = settings(context)
+    rules, left_out = included(context)
+    return {
+        "README.md": readme(context, rules, left_out, config),
+        "app.manifest": app_manifest(context),
+        "default/app.conf": app_conf(context),
+        "default/data/ui/nav/default.xml": nav_xml(),
+        "default/macros.conf": macros_conf(context, rules, config),
+        "default/savedsearches.conf": savedsearches_conf(context, rules, config),
+        "metadata/default.meta": default_meta(context),
+    }
+
+
+def write_tgz(folder: Path, archive: Path) -> None:
+    """`folder` as a .tgz whose bytes depend only on the files' names and contents."""
+    members = [folder, *sorted(folder.rglob("*"), key=lambda p: p.relative_to(folder).as_posix())]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for path in members:
+            name = (Path(folder.name) / path.relative_to(folder)).as_posix()
+            info = tarfile.TarInfo(name)
+            info.mtime = ARCHIVE_MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if path.is_dir():
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+            else:
+                data = path.read_bytes()
+                info.size = len(data)
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(data))
+    with archive.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        gz.write(buffer.getvalue())
+
+
+def write_splunk(context: BuildContext, out: Path) -> list[Path]:
+    root = out / FOLDER
+    app = root / APP_ID
+    shutil.rmtree(app, ignore_errors=True)  # the archive must hold this build's files only
+    for stale in root.glob(f"{APP_ID}-*.tgz"):
+        stale.unlink()
+    written: list[Path] = []
+    for relative, content in sorted(app_files(context).items()):
+        path = app / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8", newline="\n")
+        written.append(path)
+    archive = root / f"{APP_ID}-{splunk_version(context.version)}.tgz"
+    write_tgz(app, archive)
+    return [*written, archive]

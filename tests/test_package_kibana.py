@@ -1,0 +1,321 @@
+"""dist/elastic/: the Kibana Detection Engine import file validates against the schema written from
+Elastic's documented rule properties, carries exactly the compiled queries, parses with Elastic's
+own EQL and ES|QL parsers, and is byte-identical across builds."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import filecmp
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from snaptrail.backends.elastic import ecs_field_types
+from snaptrail.build.context import BuildContext
+from snaptrail.build.kibana import LANGUAGES, NDJSON, SEVERITY, write_kibana
+from snaptrail.config import Config, ConfigError, load_config
+
+from fixture_cases import REPO, RULES, rule_files_by_id
+
+SCHEMA_PATH = REPO / "tests" / "schemas" / "kibana_rule_import.schema.json"
+TARGET_OF_LANGUAGE = {language.language: language.target for language in LANGUAGES.values()}
+
+
+def _context(config: Config | None = None) -> BuildContext:
+    return BuildContext([RULES], [REPO / "sigma" / "filters"], config or load_config(REPO / "snaptrail.yml"))
+
+
+def _with_elastic(settings: dict[str, Any]) -> Config:
+    config = load_config(REPO / "snaptrail.yml")
+    return dataclasses.replace(config, siem={**config.siem, "elastic": settings})
+
+
+@cache
+def _context_default() -> BuildContext:
+    return _context()
+
+
+def _read(folder: Path) -> list[dict[str, Any]]:
+    text = (folder / "elastic" / NDJSON).read_text(encoding="utf-8")
+    assert text.endswith("\n") and "\n\n" not in text
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("kibana")
+    write_kibana(_context_default(), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def documents(built: Path) -> list[dict[str, Any]]:
+    return _read(built)
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _errors(validator: jsonschema.Draft202012Validator, document: dict[str, Any]) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
+
+
+def test_every_line_validates(
+    documents: list[dict[str, Any]], validator: jsonschema.Draft202012Validator
+) -> None:
+    assert documents
+    for document in documents:
+        assert not _errors(validator, document), (document["rule_id"], _errors(validator, document))
+
+
+def test_rule_ids_are_the_sigma_ids_and_unique(documents: list[dict[str, Any]], built: Path) -> None:
+    ids = [d["rule_id"] for d in documents]
+    assert len(ids) == len(set(ids))
+    assert ids == sorted(ids)
+    sigma = rule_files_by_id()
+    context = _context_default()
+    titles = {rule.id: rule.title for rule in context.rules}
+    for document in documents:
+        assert document["rule_id"] in sigma, document["rule_id"]
+        assert document["name"] == titles[document["rule_id"]]
+    # every rule is either in the package or listed, with its reason, as left out
+    readme = (built / "elastic" / "README.md").read_text(encoding="utf-8")
+    for rule_id in {rule.id for rule in context.rules} - set(ids):
+        assert f"({rule_id}): " in readme
+
+
+def test_query_is_exactly_the_compiled_query_of_the_preferred_language(
+    documents: list[dict[str, Any]],
+) -> None:
+    context = _context_default()
+    order = ["eql", "esql", "lucene"]
+    for document in documents:
+        target = TARGET_OF_LANGUAGE[document["language"]]
+        assert document["query"] == context.query(target, document["rule_id"]), document["rule_id"]
+        chosen = next(key for key in order if LANGUAGES[key].target == target)
+        for earlier in order[: order.index(chosen)]:
+            assert context.query(LANGUAGES[earlier].target, document["rule_id"]) is None, (
+                f"{document['rule_id']}: {earlier} expresses the rule but {chosen} was chosen"
+            )
+        assert document["type"] == LANGUAGES[chosen].rule_type
+
+
+def test_eql_queries_parse_with_elastic_eql(documents: list[dict[str, Any]]) -> None:
+    import eql
+    from eql.parser import allow_runs, elasticsearch_syntax, ignore_missing_functions
+
+    queries = [d["query"] for d in documents if d["language"] == "eql"]
+    assert queries, "no EQL rule in the package"
+    for query in queries:
+        with elasticsearch_syntax, ignore_missing_functions, allow_runs:
+            eql.parse_query(query)
+
+
+def test_esql_queries_parse_with_elastic_esql(documents: list[dict[str, Any]]) -> None:
+    import esql
+    from esql import ParserConfig, Schema
+
+    queries = [d["query"] for d in documents if d["language"] == "esql"]
+    assert queries, "no ES|QL rule in the package"
+    with ParserConfig(Schema({"@timestamp": "date", **ecs_field_types()}), min_stack_version="9.5.0"):
+        for query in queries:
+            esql.parse_query(query)
+
+
+def test_two_builds_are_byte_identical(tmp_path: Path, built: Path) -> None:
+    write_kibana(_context(), tmp_path)
+    names = sorted(p.name for p in (built / "elastic").iterdir())
+    assert names == ["README.md", NDJSON]
+    _, mismatch, errors = filecmp.cmpfiles(built / "elastic", tmp_path / "elastic", names, shallow=False)
+    assert not mismatch and not errors
+    for line in (built / "elastic" / NDJSON).read_text(encoding="utf-8").splitlines():
+        assert line == json.dumps(json.loads(line), sort_keys=True, ensure_ascii=False)
+
+
+def test_level_severity_threat_and_defaults(documents: list[dict[str, Any]]) -> None:
+    rules = {rule.id: rule for rule in _context_default().rules}
+    for document in documents:
+        rule = rules[document["rule_id"]]
+        assert (document["severity"], document["risk_score"]) == SEVERITY[rule.level]
+        assert document["enabled"] is False
+        assert document["author"] == ["snaptrail"]
+        assert isinstance(document["version"], int) and document["version"] >= 1
+        assert f"snaptrail {_context_default().version}" in document["tags"]
+        assert document["meta"]["snaptrail"]["provenance"]["snaptrail_version"] == _context_default().version
+        assert "### Provenance" in document["note"] and rule.id in document["note"]
+        assert document["exceptions_list"] == []
+        assert (document.get("building_block_type") == "default") == (rule.level == "informational")
+        if document["type"] == "esql":
+            assert "index" not in document
+        else:
+            assert document["index"] == ["logs-aws.cloudtrail-*"]
+        # threat: every ATT&CK technique of the rule, sub-techniques under their parent
+        seen = set()
+        for entry in document["threat"]:
+            assert f"Tactic: {entry['tactic']['name']}" in document["tags"]
+            for technique in entry["technique"]:
+                seen.add(technique["id"])
+                for sub in technique.get("subtechnique", []):
+                    assert sub["id"].startswith(technique["id"] + ".")
+                    seen.add(sub["id"])
+        assert {t.id for t in rule.techniques} <= seen
+        assert {t.id for t in rule.tactics} <= {e["tactic"]["id"] for e in document["threat"]}
+
+
+def test_readme_lists_settings_and_left_out_rules(tmp_path: Path) -> None:
+    context = _context(_with_elastic({"index": "cloudtrail-*", "languages": ["eql"], "enabled": True}))
+    write_kibana(context, tmp_path)
+    documents = _read(tmp_path)
+    readme = (tmp_path / "elastic" / "README.md").read_text(encoding="utf-8")
+    assert all(d["type"] == "eql" and d["index"] == ["cloudtrail-*"] and d["enabled"] for d in documents)
+    left_out = [rule for rule in context.rules if context.query("elastic-eql", rule.id) is None]
+    assert left_out, "expected rules that EQL cannot express"
+    for rule in left_out:
+        assert f"`{rule.name}` ({rule.id}): EQL:" in readme
+    assert {d["rule_id"] for d in documents} == {r.id for r in context.rules} - {r.id for r in left_out}
+    assert "_import?overwrite=true" in readme and "Security > Rules" in readme
+    assert "no Kibana exception list is needed" in readme
+    assert "Elasticsearch 9.5" in readme
+
+
+def test_language_order_is_configurable(tmp_path: Path) -> None:
+    settings = {"languages": ["lucene", "esql"], "timestamp_override": None, "index": ["cloudtrail-*"]}
+    context = _context(_with_elastic(settings))
+    write_kibana(context, tmp_path)
+    documents = _read(tmp_path)
+    for document in documents:
+        lucene = context.query("elastic-lucene", document["rule_id"])
+        assert document["type"] == ("query" if lucene is not None else "esql")
+        assert document["language"] == ("lucene" if lucene is not None else "esql")
+        assert "timestamp_override" not in document
+    for document in documents:  # ES|QL carries the index in FROM: it follows elastic.index too
+        if document["type"] == "esql":
+            assert document["query"].startswith("from cloudtrail-* metadata")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"index": []},
+        {"enabled": "yes"},
+        {"interval": "five minutes"},
+        {"from": "15m"},
+        {"interval": "30m", "from": "now-15m"},
+        {"languages": ["kql"]},
+        {"max_signals": 0},
+    ],
+)
+def test_bad_elastic_settings_are_config_errors(settings: dict[str, Any], tmp_path: Path) -> None:
+    context = _context(_with_elastic(settings))
+    with pytest.raises(ConfigError):
+        write_kibana(context, tmp_path)
+
+
+VALID_EQL: dict[str, Any] = {
+    "rule_id": "e6860c18-e141-4ba7-9b4f-1c0ae689acfc",
+    "name": "Example",
+    "description": "Example rule.",
+    "risk_score": 73,
+    "severity": "high",
+    "type": "eql",
+    "language": "eql",
+    "query": 'any where event.action == "ModifySnapshotAttribute"',
+    "index": ["logs-aws.cloudtrail-*"],
+    "from": "now-15m",
+    "interval": "5m",
+    "threat": [
+        {
+            "framework": "MITRE ATT&CK",
+            "tactic": {
+                "id": "TA0010",
+                "name": "Exfiltration",
+                "reference": "https://attack.mitre.org/tactics/TA0010/",
+            },
+            "technique": [
+                {
+                    "id": "T1578",
+                    "name": "Modify Cloud Compute Infrastructure",
+                    "reference": "https://attack.mitre.org/techniques/T1578/",
+                    "subtechnique": [
+                        {
+                            "id": "T1578.001",
+                            "name": "Create Snapshot",
+                            "reference": "https://attack.mitre.org/techniques/T1578/001/",
+                        }
+                    ],
+                }
+            ],
+        }
+    ],
+}
+VALID_ESQL: dict[str, Any] = {
+    **{k: v for k, v in VALID_EQL.items() if k != "index"},
+    "type": "esql",
+    "language": "esql",
+    "query": 'from logs-aws.cloudtrail-* metadata _id, _index, _version\n| where event.action == "x"',
+}
+
+
+def _drop(key: str) -> Any:
+    return lambda d: d.pop(key)
+
+
+def _set(key: str, value: Any) -> Any:
+    return lambda d: d.__setitem__(key, value)
+
+
+BROKEN = {
+    "missing severity": (VALID_EQL, _drop("severity")),
+    "missing name": (VALID_EQL, _drop("name")),
+    "missing rule_id": (VALID_EQL, _drop("rule_id")),
+    "eql without query": (VALID_EQL, _drop("query")),
+    "severity not in enum": (VALID_EQL, _set("severity", "severe")),
+    "informational is not a Kibana severity": (VALID_EQL, _set("severity", "informational")),
+    "index as a string": (VALID_EQL, _set("index", "logs-aws.cloudtrail-*")),
+    "risk_score above 100": (VALID_EQL, _set("risk_score", 101)),
+    "risk_score as text": (VALID_EQL, _set("risk_score", "73")),
+    "unknown rule type": (VALID_EQL, _set("type", "sigma")),
+    "eql rule with kuery language": (VALID_EQL, _set("language", "kuery")),
+    "misspelt property": (VALID_EQL, _set("falsepositives", [])),
+    "version zero": (VALID_EQL, _set("version", 0)),
+    "interval as date math": (VALID_EQL, _set("interval", "now-5m")),
+    "tactic without reference": (VALID_EQL, lambda d: d["threat"][0]["tactic"].pop("reference")),
+    "threat without tactic": (VALID_EQL, lambda d: d["threat"][0].pop("tactic")),
+    "sub-technique as technique": (
+        VALID_EQL,
+        lambda d: d["threat"][0]["technique"][0].__setitem__("id", "T1578.001"),
+    ),
+    "esql rule with index": (VALID_ESQL, _set("index", ["logs-aws.cloudtrail-*"])),
+    "esql query without FROM": (VALID_ESQL, _set("query", 'where event.action == "x"')),
+}
+
+
+def test_valid_examples_validate(validator: jsonschema.Draft202012Validator) -> None:
+    assert not _errors(validator, VALID_EQL)
+    assert not _errors(validator, VALID_ESQL)
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_object_is_rejected(name: str, validator: jsonschema.Draft202012Validator) -> None:
+    base, breaks = BROKEN[name]
+    document = copy.deepcopy(base)
+    breaks(document)
+    assert _errors(validator, document), f"schema accepted: {name}"
+
+
+def test_a_broken_line_of_the_built_package_is_rejected(
+    documents: list[dict[str, Any]], validator: jsonschema.Draft202012Validator
+) -> None:
+    document = copy.deepcopy(documents[0])
+    document["severity"] = "severe"
+    del document["description"]
+    assert len(_errors(validator, document)) >= 2
