@@ -22,6 +22,9 @@ from snaptrail.backends.values import inline_flags, like_pattern, regex_text
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TABLE = "cloudtrail"
+# Envelope fields the table also holds as columns (snaptrail.engine fills them): a rule's test on
+# them is a column comparison, not a JSON parse, and DuckDB evaluates it first.
+COLUMNS = ("eventSource", "eventName")
 
 
 def json_path(path: CloudTrailPath) -> str:
@@ -57,6 +60,8 @@ class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
         return sql_string(text)
 
     def scalar_expression(self, path: CloudTrailPath) -> str:
+        if path.sigma_name in COLUMNS:
+            return f'"{path.sigma_name}"'
         return f"json_extract_string(raw, {sql_string(json_path(path))})"
 
     def any_element(self, path: CloudTrailPath, predicate: Predicate, state: ConversionState) -> str:

@@ -293,7 +293,8 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
             return "\n".join([*lets, body])
         union = "union " + ", ".join(f"s{i}" for i in range(1, len(chain.steps) + 1))
         value = ", v2 = v" if chain.kind == "distinct" else ""
-        measure = "array_length(make_set(v2))" if chain.kind == "distinct" else "count()"
+        # Kusto strings are never null: an absent value is "" and must not count as a distinct value.
+        measure = "array_length(make_set_if(v2, isnotempty(v2)))" if chain.kind == "distinct" else "count()"
         extra = ", v" if chain.kind == "distinct" else ""
         body = (
             f"let events = {union};\n"

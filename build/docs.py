@@ -206,6 +206,14 @@ def _shown(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
+def _trail_summary(path: Path) -> str:
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))["Records"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "(trail missing or unreadable)"
+    return f"trail of {len(records)} records"
+
+
 def declared_fixtures(context: BuildContext) -> tuple[bool, dict[str, list[FixtureCase]]]:
     """rule id -> its declared cases, in declaration order of sorted cases.yml files."""
     dirs = fixtures_dirs(context)
@@ -220,6 +228,21 @@ def declared_fixtures(context: BuildContext) -> tuple[bool, dict[str, list[Fixtu
             if not isinstance(data, dict) or "rule_id" not in data:
                 continue
             for entry in data.get("cases") or []:
+                if isinstance(entry, dict) and "records" in entry:  # a chain case: a trail and its alerts
+                    trail = (cases_file.parent / str(entry["records"])).resolve()
+                    alerts = entry.get("expect") or []
+                    by_rule.setdefault(str(data["rule_id"]), []).append(
+                        FixtureCase(
+                            expect=f"{len(alerts)} alert(s)" if alerts else "no alert",
+                            record=_shown(trail, base),
+                            declared=str(entry["records"]),
+                            event=_trail_summary(trail),
+                            shape="",
+                            note=" ".join(str(entry.get("note", "")).split()),
+                            cases_file=_shown(cases_file.resolve(), base),
+                        )
+                    )
+                    continue
                 if not isinstance(entry, dict) or "record" not in entry:
                     continue
                 record = (cases_file.parent / str(entry["record"])).resolve()

@@ -171,6 +171,7 @@ class RuleLinter:
         # Linting a subset: fixtures of rules outside it are not dangling.
         self.whole_corpus = whole_corpus
         self.registry: Registry = registry()
+        self._chains: list[RuleDocument] = []
 
     def run(self) -> list[Issue]:
         from snaptrail.convert import rule_files
@@ -190,6 +191,7 @@ class RuleLinter:
                 continue
             documents.append(RuleDocument(path, text, data))
         rules = [document for document in documents if not document.is_correlation]
+        self._chains = [document for document in documents if document.is_correlation]
         issues += self._metadata(rules)
         for document in rules:
             issues += self._attack_tags(document)
@@ -352,6 +354,18 @@ class RuleLinter:
             cases = yaml.safe_load(text) or {}
             rule_id = str(cases.get("rule_id"))
             for entry in cases.get("cases", []):
+                if "records" in entry:  # a chain case: a trail file and the alerts it must raise
+                    declared.setdefault(rule_id, []).append((bool(entry.get("expect")), cases_file))
+                    if not (cases_file.parent / str(entry["records"])).is_file():
+                        where = (
+                            str(cases_file),
+                            _line_of(text, str(entry["records"])),
+                            rule_id,
+                            "?",
+                            "fixtures",
+                        )
+                        issues.append(Issue(*where, f"records file {entry['records']} does not exist"))
+                    continue
                 record = str(entry.get("record", ""))
                 record_path = (cases_file.parent / record).resolve()
                 expect = entry.get("expect")
@@ -362,7 +376,10 @@ class RuleLinter:
                 if not record_path.is_file():
                     issues.append(Issue(*where, f"record {record} does not exist"))
         event_ids: dict[str, Path] = {}
-        for record_path in sorted({p for entries in declared.values() for _, p in entries if p.is_file()}):
+        record_paths = {
+            p for entries in declared.values() for _, p in entries if p.suffix == ".json" and p.is_file()
+        }
+        for record_path in sorted(record_paths):
             try:
                 event_id = str(json.loads(record_path.read_text(encoding="utf-8"))["eventID"])
             except (ValueError, KeyError) as error:
@@ -373,13 +390,13 @@ class RuleLinter:
             if event_ids.setdefault(event_id, record_path) != record_path:
                 message = f"eventID {event_id} is also used by {event_ids[event_id]}"
                 issues.append(Issue(str(record_path), 1, "?", "?", "fixtures", message))
-        for rule in rules:
+        for rule in [*rules, *self._chains]:
             entries = declared.get(str(rule.data.get("id")), [])
             if not any(match for match, _ in entries):
                 issues.append(rule.issue("fixtures", "no positive fixture (expect: match)"))
             if not any(not match for match, _ in entries):
                 issues.append(rule.issue("fixtures", "no negative look-alike fixture (expect: no_match)"))
-        known = {str(rule.data.get("id")) for rule in rules}
+        known = {str(rule.data.get("id")) for rule in [*rules, *self._chains]}
         for rule_id in sorted(set(declared) - known if self.whole_corpus else ()):
             message = f"cases.yml declares rule_id {rule_id}, which is no rule"
             issues.append(Issue(str(self.fixture_root), 1, rule_id, "?", "fixtures", message))

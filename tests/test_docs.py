@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import yaml
 
 from snaptrail.backends import TARGETS
 from snaptrail.build.context import BuildContext
@@ -230,6 +231,9 @@ def test_rule_page_content(context: BuildContext, docs: Path) -> None:
 
 def test_fixture_summary_matches_the_declared_cases(context: BuildContext, docs: Path) -> None:
     for rule in context.rules:
+        if rule.is_chain:
+            _check_chain_cases(rule.name, docs)
+            continue
         cases = cases_for(rule.id)
         html = (docs / "site" / "rules" / f"{rule.name}.html").read_text(encoding="utf-8")
         markdown = (docs / "rules" / f"{rule.name}.md").read_text(encoding="utf-8")
@@ -244,6 +248,20 @@ def test_fixture_summary_matches_the_declared_cases(context: BuildContext, docs:
             assert case.record_path.name in markdown, (rule.name, case.label)
         assert html.count('<tr class="expect-match">') == positives
         assert html.count('<tr class="expect-no_match">') == negatives
+
+
+def _check_chain_cases(name: str, docs: Path) -> None:
+    declared = yaml.safe_load((REPO / "tests" / "fixtures" / "chains" / name / "cases.yml").read_text())[
+        "cases"
+    ]
+    html = (docs / "site" / "rules" / f"{name}.html").read_text(encoding="utf-8")
+    markdown = (docs / "rules" / f"{name}.md").read_text(encoding="utf-8")
+    assert declared, f"{name}: no chain cases"
+    for case in declared:
+        assert escape(" ".join(str(case["note"]).split())) in html, (name, case["records"])
+        assert case["records"] in markdown, (name, case["records"])
+        expected = f"{len(case['expect'])} alert(s)" if case["expect"] else "no alert"
+        assert expected in markdown, (name, case["records"])
 
 
 def test_without_a_fixtures_folder_the_pages_say_so(tmp_path: Path) -> None:
