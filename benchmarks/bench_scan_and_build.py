@@ -13,7 +13,6 @@ import argparse
 import gzip
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SNAPTRAIL = [sys.executable, "-m", "snaptrail.cli"]
 
 
 def templates() -> list[dict]:
@@ -52,17 +50,29 @@ def write_trail(folder: Path, count: int) -> None:
             batch = []
 
 
-def run(command: list[str]) -> tuple[float, int]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+# Each command runs in its own interpreter that reports its own peak RSS (RUSAGE_CHILDREN would
+# give the maximum over every child so far).
+_MEASURE = (
+    "import resource, sys\n"
+    "from snaptrail.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "sys.stderr.write(f'peak_rss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
+def run(arguments: list[str]) -> tuple[float, int]:
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if result.returncode != 0:
-        raise SystemExit(
-            f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr.decode()[-2000:]}"
-        )
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *arguments], cwd=REPO, check=False,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak, before) // 1024
+    stderr = result.stderr.decode()
+    if result.returncode != 0:
+        raise SystemExit(f"snaptrail {' '.join(arguments)} failed ({result.returncode}):\n{stderr[-2000:]}")
+    peak_kb = int(stderr.rsplit("peak_rss_kb=", 1)[1].split()[0])
+    return elapsed, peak_kb // 1024
 
 
 def main() -> None:
@@ -73,8 +83,8 @@ def main() -> None:
         trail = Path(work) / "trail"
         trail.mkdir()
         write_trail(trail, args.events)
-        scan_s, scan_mb = run([*SNAPTRAIL, "scan", str(trail), "--format", "jsonl"])
-        build_s, build_mb = run([*SNAPTRAIL, "build", "--out", str(Path(work) / "dist")])
+        scan_s, scan_mb = run(["scan", str(trail), "--format", "jsonl"])
+        build_s, build_mb = run(["build", "--out", str(Path(work) / "dist")])
     rate = args.events / scan_s
     print(f"scan  {args.events:>7} events: {scan_s:6.1f} s, {rate:>8.0f} events/s, peak RSS {scan_mb} MB")
     print(f"build (all rules, all targets and packages): {build_s:6.1f} s, peak RSS {build_mb} MB")
