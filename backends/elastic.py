@@ -52,6 +52,7 @@ from snaptrail.backends.values import (
     plain_text,
     regex_flags,
     regex_text,
+    render,
     unanchored_to_lucene,
     wildcard_shape,
 )
@@ -333,17 +334,8 @@ def esql_string(text: str) -> str:
 
 
 def _esql_like_pattern(value: SigmaString) -> str:
-    from sigma.types import SpecialChars
-
-    out = []
-    for part in value.s:
-        if part == SpecialChars.WILDCARD_MULTI:
-            out.append("*")
-        elif part == SpecialChars.WILDCARD_SINGLE:
-            out.append("?")
-        else:
-            out.append("".join("\\" + c if c in "*?\\" else c for c in str(part)))
-    return "".join(out)
+    """ES|QL LIKE: `*` and `?` wildcards, literal `*`, `?` and `\\` escaped with a backslash."""
+    return render(value, "*", "?", lambda text: "".join("\\" + c if c in "*?\\" else c for c in text))
 
 
 class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):

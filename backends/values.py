@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sigma.types import SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString, SpecialChars
 
@@ -51,30 +52,28 @@ def wildcard_shape(value: SigmaString) -> tuple[str, str] | None:
     return ("equals", text)
 
 
-def like_pattern(value: SigmaString, escape: str = "\\") -> str:
-    """SQL LIKE pattern: `%`/`_` wildcards, literal `%`, `_` and the escape character escaped."""
+def render(value: SigmaString, multi: str, single: str, literal: Callable[[str], str]) -> str:
+    """The value in a target's pattern syntax: its wildcards as `multi`/`single`, text through `literal`."""
     out = []
     for piece in pieces(value):
         if piece == SpecialChars.WILDCARD_MULTI:
-            out.append("%")
+            out.append(multi)
         elif piece == SpecialChars.WILDCARD_SINGLE:
-            out.append("_")
+            out.append(single)
         else:
-            out.append(re.sub(r"([%_" + re.escape(escape) + "])", lambda m: escape + m.group(1), str(piece)))
+            out.append(literal(str(piece)))
     return "".join(out)
+
+
+def like_pattern(value: SigmaString, escape: str = "\\") -> str:
+    """SQL LIKE pattern: `%`/`_` wildcards, literal `%`, `_` and the escape character escaped."""
+    special = re.compile("([%_" + re.escape(escape) + "])")
+    return render(value, "%", "_", lambda text: special.sub(lambda m: escape + m.group(1), text))
 
 
 def anchored_regex(value: SigmaString) -> str:
     """A full-match RE2/PCRE regex equivalent to the wildcard value (`^...$`)."""
-    out = []
-    for piece in pieces(value):
-        if piece == SpecialChars.WILDCARD_MULTI:
-            out.append(".*")
-        elif piece == SpecialChars.WILDCARD_SINGLE:
-            out.append(".")
-        else:
-            out.append(re.escape(str(piece)))
-    return "^" + "".join(out) + "$"
+    return "^" + render(value, ".*", ".", re.escape) + "$"
 
 
 # Characters with a meaning in Lucene's regexp syntax (RegExp.java): escaped to stay literal.
@@ -96,15 +95,7 @@ def lucene_regex_literal(text: str, case_insensitive: bool) -> str:
 
 
 def lucene_regex_for_wildcards(value: SigmaString, case_insensitive: bool) -> str:
-    out = []
-    for piece in pieces(value):
-        if piece == SpecialChars.WILDCARD_MULTI:
-            out.append(".*")
-        elif piece == SpecialChars.WILDCARD_SINGLE:
-            out.append(".")
-        else:
-            out.append(lucene_regex_literal(str(piece), case_insensitive))
-    return "".join(out)
+    return render(value, ".*", ".", lambda text: lucene_regex_literal(text, case_insensitive))
 
 
 # Regex features outside Lucene's RegExp dialect (used by Elasticsearch query_string, EQL and

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sigma.correlations import SigmaCorrelationTimespan
 
 from snaptrail import __version__
 from snaptrail.backends import TARGETS
@@ -75,8 +76,7 @@ class RuleInfo:
         """A chain's correlation timespan in seconds (None for single-event rules)."""
         if not self.is_chain:
             return None
-        span = str(self.raw["correlation"]["timespan"])
-        return int(span[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[span[-1]]
+        return int(SigmaCorrelationTimespan(str(self.raw["correlation"]["timespan"])).seconds)
 
 
 def _rule_info(path: Path, root: Path) -> RuleInfo:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sigma.correlations import SigmaCorrelationTimespan
+
 from snaptrail.build.context import LEVEL_ORDER, BuildContext, RuleInfo
 from snaptrail.config import ConfigError
 from snaptrail.lint import attack_data
@@ -139,8 +141,9 @@ def schedule(rule: RuleInfo, config: Settings) -> dict[str, str]:
     overlap covers late ingestion when the timestamp override is off. Chains (Sigma correlation
     rules, EQL sequences) look back their whole timespan on top of that window."""
     if rule.window_seconds:
-        base = config.lookback.removeprefix("now-")
-        seconds = int(base[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[base[-1]] + rule.window_seconds
+        seconds = (
+            int(SigmaCorrelationTimespan(config.lookback.removeprefix("now-")).seconds) + rule.window_seconds
+        )
         return {"interval": config.interval, "from": f"now-{seconds}s", "to": "now"}
     return {"interval": config.interval, "from": config.lookback, "to": "now"}
 

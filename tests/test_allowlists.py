@@ -3,7 +3,6 @@ matching alert, on every target; an empty list leaves the filter out of the buil
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,9 @@ from snaptrail.backends.values import lucene_regex_literal
 from snaptrail.config import load_config
 from snaptrail.convert import convert, load_rules
 from snaptrail.engine import CloudTrailStore
-from snaptrail.storage import to_ecs_document, to_sentinel_row
+from snaptrail.storage import to_ecs_document
 
+from checkers.executors import eql_event_ids, kql_event_ids
 from checkers.kusto_checker import KustoChecker
 from checkers.lucene_checker import run_lucene
 from fixture_cases import RULES, Case, cases_for
@@ -62,46 +62,9 @@ def _matches(target: str, query: str, records: list[dict[str, Any]]) -> set[str]
         assert result.error is None, result.error
         return set(result.matches)
     if target == "elastic-eql":
-        import eql
-        from eql.parser import elasticsearch_syntax, ignore_missing_functions
-
-        with elasticsearch_syntax, ignore_missing_functions:
-            ast = eql.parse_query(query)
-        matched: set[str] = set()
-        engine = eql.PythonEngine()
-        engine.add_query(ast)
-        engine.add_output_hook(lambda result: matched.update(e.data["event"]["id"] for e in result.events))
-        events = []
-        for r in records:
-            ticks = int(datetime.fromisoformat(r["eventTime"].replace("Z", "+00:00")).timestamp() * 10**7)
-            events.append(eql.Event("any", ticks, dict(to_ecs_document(r), timestamp=ticks)))
-        engine.stream_events(sorted(events, key=lambda e: e.time))
-        return matched
+        return eql_event_ids(query, records)
     if target == "sentinel":
-        import duckdb_kql
-
-        from snaptrail.backends.sentinel import sentinel_table
-
-        columns = sentinel_table()["columns"]
-        kinds = {"string": "VARCHAR", "bool": "BOOLEAN", "datetime": "TIMESTAMPTZ"}
-        connection = duckdb_kql.connect()
-        connection.execute(
-            'CREATE TABLE "AWSCloudTrail" ('
-            + ", ".join(f'"{c["name"]}" {kinds[c["type"]]}' for c in columns)
-            + ")"
-        )
-        for r in records:
-            row = to_sentinel_row(r)
-            connection.execute(
-                'INSERT INTO "AWSCloudTrail" VALUES (' + ", ".join("?" for _ in columns) + ")",
-                [row.get(c["name"]) for c in columns],
-            )
-        try:
-            cursor = duckdb_kql.execute(connection, query)
-        except duckdb_kql.KqlUnsupportedError as error:
-            pytest.skip(f"duckdb-kql cannot execute it ({error}); bound by Kusto.Language in another test")
-        names = [column[0] for column in cursor.description]
-        return {str(row[names.index("AwsEventId")]) for row in cursor.fetchall()}
+        return kql_event_ids(query, records)
     raise AssertionError(f"{target} does not execute")
 
 

@@ -24,8 +24,8 @@ import yaml
 
 from snaptrail.convert import Conversion, convert
 from snaptrail.engine import CloudTrailStore
-from snaptrail.storage import to_ecs_document, to_sentinel_row
 
+from checkers.executors import eql_results, kql_chain_alerts
 from checkers.kusto_checker import KustoChecker
 from fixture_cases import FIXTURES, RULES
 
@@ -102,31 +102,11 @@ def test_duckdb_chains(rule_id: str) -> None:
 
 @pytest.mark.parametrize("rule_id", CHAIN_IDS)
 def test_eql_chains(rule_id: str) -> None:
-    import eql
-    from eql.parser import allow_runs, elasticsearch_syntax, ignore_missing_functions
-
     query = _query("elastic-eql", rule_id)
-    with elasticsearch_syntax, ignore_missing_functions, allow_runs:
-        ast = eql.parse_query(query)
     for case in chain_cases()[rule_id]:
-        events = []
-        for record in case["records"]:
-            ticks = int(
-                datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00")).timestamp() * 10**7
-            )
-            events.append(eql.Event("any", ticks, dict(to_ecs_document(record), timestamp=ticks)))
-        found: list[list[str]] = []
-
-        def collect(result: Any, found: list[list[str]] = found) -> None:
-            found.append([e.data["event"]["id"] for e in result.events])
-
-        engine = eql.PythonEngine()
-        engine.add_query(ast)
-        engine.add_output_hook(collect)
-        engine.stream_events(sorted(events, key=lambda e: e.time))
+        found = eql_results(query, case["records"])
         # The engine reports every sequence; snaptrail's semantics raise one alert per burst crossing.
-        firing = bool(found)
-        assert firing == bool(case["expect"]), f"{case['name']}: {case['note']} (eql found {found})"
+        assert bool(found) == bool(case["expect"]), f"{case['name']}: {case['note']} (eql found {found})"
 
 
 @pytest.fixture(scope="module")
@@ -143,36 +123,9 @@ def test_kql_chains_bind(rule_id: str, kusto) -> None:  # type: ignore[no-untype
 
 @pytest.mark.parametrize("rule_id", CHAIN_IDS)
 def test_kql_chains_execute(rule_id: str) -> None:
-    import duckdb_kql
-
-    from snaptrail.backends.sentinel import sentinel_table
-
     query = _query("sentinel", rule_id)
-    columns = sentinel_table()["columns"]
-    kinds = {"string": "VARCHAR", "bool": "BOOLEAN", "datetime": "TIMESTAMPTZ"}
     for case in chain_cases()[rule_id]:
-        connection = duckdb_kql.connect()
-        connection.execute(
-            'CREATE TABLE "AWSCloudTrail" ('
-            + ", ".join(f'"{c["name"]}" {kinds[c["type"]]}' for c in columns)
-            + ")"
-        )
-        for record in case["records"]:
-            row = to_sentinel_row(record)
-            connection.execute(
-                'INSERT INTO "AWSCloudTrail" VALUES (' + ", ".join("?" for _ in columns) + ")",
-                [row.get(c["name"]) for c in columns],
-            )
-        try:
-            cursor = duckdb_kql.execute(connection, query)
-        except duckdb_kql.KqlUnsupportedError as error:
-            pytest.skip(f"duckdb-kql cannot execute it ({error}); bound by Kusto.Language")
-        names = [column[0] for column in cursor.description]
-        column = names.index("EventIds")
-        alerts = [
-            list(json.loads(row[column]) if isinstance(row[column], str) else row[column])
-            for row in cursor.fetchall()
-        ]
+        alerts = kql_chain_alerts(query, case["records"])
         assert _normalise(rule_id, alerts) == _normalise(rule_id, case["expect"]), (
             f"{case['name']}: {case['note']}"
         )

@@ -13,7 +13,6 @@ A disagreement with a fixture's declared outcome fails and names the target.
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -23,8 +22,10 @@ from snaptrail.backends import TARGETS
 from snaptrail.backends.elastic import ecs_field_types
 from snaptrail.convert import Conversion, convert
 from snaptrail.engine import CloudTrailStore
-from snaptrail.storage import to_ecs_document, to_sentinel_row, to_splunk_event
+from snaptrail.storage import to_ecs_document, to_splunk_event
 
+from checkers.executors import eql_event_ids, kql_event_ids
+from checkers.spl_structure import check_spl
 from fixture_cases import RULES, cases_for, rule_files_by_id, single_event_rule_ids
 
 RULE_IDS = single_event_rule_ids()
@@ -99,35 +100,10 @@ def test_kql_binds_in_microsoft_parser(rule_id: str, kusto) -> None:  # type: ig
     )
 
 
-KUSTO_TO_DUCKDB = {"string": "VARCHAR", "bool": "BOOLEAN", "datetime": "TIMESTAMPTZ"}
-
-
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_kql_executes_on_sentinel_rows(rule_id: str) -> None:
-    import duckdb_kql
-
-    from snaptrail.backends.sentinel import sentinel_table
-
     query = query_or_skip("sentinel", rule_id)
-    columns = sentinel_table()["columns"]
-    connection = duckdb_kql.connect()
-    connection.execute(
-        'CREATE TABLE "AWSCloudTrail" ('
-        + ", ".join(f'"{c["name"]}" {KUSTO_TO_DUCKDB[c["type"]]}' for c in columns)
-        + ")"
-    )
-    for case in cases_for(rule_id):
-        row = to_sentinel_row(case.record)
-        connection.execute(
-            'INSERT INTO "AWSCloudTrail" VALUES (' + ", ".join("?" for _ in columns) + ")",
-            [row.get(c["name"]) for c in columns],
-        )
-    try:
-        cursor = duckdb_kql.execute(connection, query)
-    except duckdb_kql.KqlUnsupportedError as error:
-        pytest.skip(f"duckdb-kql cannot execute this query ({error}); it is bound by Kusto.Language only")
-    names = [column[0] for column in cursor.description]
-    matched = {str(row[names.index("AwsEventId")]) for row in cursor.fetchall()}
+    matched = kql_event_ids(query, [case.record for case in cases_for(rule_id)])
     assert_outcomes("sentinel (duckdb-kql)", rule_id, matched)
 
 
@@ -144,30 +120,13 @@ def test_esql_parses_against_ecs_mapping(rule_id: str) -> None:
 
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_eql_parses_and_executes(rule_id: str) -> None:
-    import eql
-    from eql.parser import elasticsearch_syntax, ignore_missing_functions
-
     query = query_or_skip("elastic-eql", rule_id)
-    with elasticsearch_syntax, ignore_missing_functions:
-        ast = eql.parse_query(query)
-    events = []
-    for case in cases_for(rule_id):
-        document = to_ecs_document(case.record)
-        ticks = int(
-            datetime.fromisoformat(case.record["eventTime"].replace("Z", "+00:00")).timestamp() * 10**7
-        )
-        events.append(eql.Event("any", ticks, dict(document, timestamp=ticks)))
-    matched: set[str] = set()
-    engine = eql.PythonEngine()
-    engine.add_query(ast)
-    engine.add_output_hook(lambda result: matched.update(e.data["event"]["id"] for e in result.events))
-    engine.stream_events(sorted(events, key=lambda e: e.time))
+    matched = eql_event_ids(query, [case.record for case in cases_for(rule_id)])
     assert_outcomes("elastic-eql (eql Python engine)", rule_id, matched)
 
 
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_spl_uses_only_fields_the_add_on_extracts(rule_id: str) -> None:
-    from checkers.spl_structure import check_spl
 
     query = query_or_skip("splunk", rule_id)
     extracted: set[str] = set()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sigma.correlations import SigmaCorrelationTimespan
 
 from snaptrail.backends.splunk import BASE_MACRO, splunk_name
 from snaptrail.cloudtrail.registry import registry
@@ -102,7 +103,7 @@ def check_spl_chain(query: str, chain: dict[str, Any]) -> list[str]:
         problems.append("unbalanced brackets or parentheses")
     if "bin _time" in query or "bucket _time" in query:
         problems.append("clock-aligned buckets: chains must use sliding windows")
-    seconds = _window_seconds(str(chain["correlation"]["timespan"]))
+    seconds = int(SigmaCorrelationTimespan(str(chain["correlation"]["timespan"])).seconds)
     if f"streamstats time_window={seconds}s" not in query:
         problems.append(f"no sliding streamstats window of {seconds}s")
     if "| sort 0 + _time" not in query:
@@ -114,8 +115,3 @@ def check_spl_chain(query: str, chain: dict[str, Any]) -> list[str]:
     if not query.startswith(("| multisearch ", f"`{BASE_MACRO}`")):
         problems.append("the search neither starts with multisearch nor with the base macro")
     return problems
-
-
-def _window_seconds(timespan: str) -> int:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    return int(timespan[:-1]) * units[timespan[-1]]
