@@ -9,6 +9,8 @@ import pytest
 from snaptrail.backends import TARGETS
 from snaptrail.cli import main
 
+from fixture_cases import RULES
+
 RULE = """title: {title}
 id: 6f1d3c2a-1111-4222-8333-44445555{suffix}
 status: test
@@ -106,6 +108,25 @@ def test_chain_naming_a_missing_rule_is_named(tmp_path: Path, capsys: pytest.Cap
     assert main(["convert", "-t", "duckdb", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "0e0e0e0e-0000-4000-8000-0000000000ff" in err
+
+
+@pytest.mark.parametrize("target", ["duckdb", "sentinel"])
+def test_chain_keyed_on_an_array_is_refused(
+    tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = RULES / "ebs" / "ebs_snapshot_shared_with_account.yml"
+    path = tmp_path / "chain.yml"
+    path.write_text(
+        "title: Keyed On An Array\nid: 0e0e0e0e-0000-4000-8000-000000000002\n"
+        "correlation:\n  type: event_count\n"
+        "  rules: [2090aec5-97c5-4adf-b4d8-a249f0c5873d]\n"
+        "  group-by: [requestParameters.createVolumePermission.add.items.userId]\n"
+        "  timespan: 10m\n  condition: {gte: 2}\n",
+        encoding="utf-8",
+    )
+    assert main(["convert", "-t", target, str(shared), str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "chain key or counted value must be a single value" in err and f"target {target}" in err
 
 
 def test_third_party_rule_with_known_fields_converts_everywhere(tmp_path: Path) -> None:
