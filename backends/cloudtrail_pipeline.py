@@ -58,6 +58,12 @@ class CloudTrailFieldMapping(FieldMappingTransformationBase):
             path = registry().resolve(field)
         except UnknownFieldError as error:
             raise UnmappedFieldError(rule, field, self.target, str(error)) from None
+        if isinstance(rule, SigmaCorrelationRule) and path.has_array:
+            # A chain groups and counts one value per event; an array would need per-element
+            # semantics that no target's windowing (streamstats, joins, EQL `by`) agrees on.
+            raise TargetLimitation(
+                rule, field, self.target, "a chain key or counted value must be a single value, not an array"
+            )
         try:
             return self.namer(path)
         except NotExpressible as error:

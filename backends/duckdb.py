@@ -149,10 +149,10 @@ class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
         return [self._chain_sql(chain)]
 
     def _step_events(self, index: int, step: ChainStep, chain: Chain) -> str:
-        keys = [self.chain_value(field) for field in step.keys]
+        keys = [self.scalar_expression(self.resolve(field)) for field in step.keys]
         extra = ""
         if chain.value_field is not None:
-            extra = f", {self.chain_value(chain.value_field)} AS v"
+            extra = f", {self.scalar_expression(self.resolve(chain.value_field))} AS v"
         present = " AND ".join(f"{key} IS NOT NULL" for key in keys)
         return (
             f"s{index} AS (SELECT seq, event_id, event_time AS t, [{', '.join(keys)}] AS k{extra} "

@@ -118,13 +118,6 @@ class CloudTrailExpressionBackend(TextQueryBackend):
     @abstractmethod
     def op_exists(self, expr: str, path: CloudTrailPath) -> str: ...
 
-    def chain_value(self, field: str) -> str:
-        """Expression for a chain's key or counted value: one value per event, so never an array."""
-        path = self.resolve(field)
-        if path.has_array:
-            raise self.limitation(path, "a chain key or counted value must be a single value, not an array")
-        return self.scalar_expression(path)
-
     def null_safe(self, predicate: str) -> str:
         """Languages with three-valued logic make a test on an absent field NULL, and `not NULL`
         drops the row; Sigma says an absent field simply does not match. Targets override."""

@@ -245,11 +245,11 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
         return [self._chain_kql(build_chain(rule, self.target, base_queries(rule)))]
 
     def _step_let(self, index: int, step: ChainStep, chain: Chain) -> str:
-        keys = [self.chain_value(field) for field in step.keys]
+        keys = [self.scalar_expression(self.resolve(field)) for field in step.keys]
         key = keys[0] if len(keys) == 1 else "strcat(" + ', "|", '.join(keys) + ")"
         value = ""
         if chain.value_field is not None:
-            value = f", v = {self.chain_value(chain.value_field)}"
+            value = f", v = {self.scalar_expression(self.resolve(chain.value_field))}"
         present = " and ".join(f"isnotempty({k})" for k in keys)
         # `extend`, not `project`: the alert row keeps every AWSCloudTrail column (entities, details).
         return (

@@ -110,7 +110,7 @@ def test_chain_naming_a_missing_rule_is_named(tmp_path: Path, capsys: pytest.Cap
     assert str(path) in err and "0e0e0e0e-0000-4000-8000-0000000000ff" in err
 
 
-@pytest.mark.parametrize("target", ["duckdb", "sentinel"])
+@pytest.mark.parametrize("target", ["duckdb", "sentinel", "splunk"])
 def test_chain_keyed_on_an_array_is_refused(
     tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
