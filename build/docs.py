@@ -8,7 +8,7 @@
 Both are rendered from one content model per rule (`RulePage`): metadata, the level and what it
 means, ATT&CK techniques, triage, false positives, references, the compiled query for every target
 or the reason the target cannot express the rule, and the fixtures the rule declares in
-`tests/fixtures/**/cases.yml` (found next to the rules, when that folder exists). Every page carries
+`cases.yml` files of the fixture folders the build is given (`snaptrail build --fixtures`). Every page carries
 the snaptrail version and the provenance of the build.
 """
 
@@ -23,10 +23,10 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
-import yaml
 
 from snaptrail.backends import TARGETS
-from snaptrail.build.context import LEVEL_ORDER, BuildContext, RuleInfo
+from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
+from snaptrail.fixtures import ChainCase, RecordCase
 
 # README, "Levels": what each level means (test_docs checks this against the README's table).
 LEVEL_MEANING = {
@@ -172,93 +172,64 @@ def target_queries(context: BuildContext, rule: RuleInfo) -> tuple[TargetQuery, 
     return tuple(queries)
 
 
-def fixtures_dirs(context: BuildContext) -> list[Path]:
-    """`tests/fixtures` next to the rules: the first one found walking up from each rule path."""
-    found: list[Path] = []
-    for path in context.rule_paths:
-        start = Path(path).resolve()
-        for folder in (start, *start.parents):
-            candidate = folder / "tests" / "fixtures"
-            if candidate.is_dir():
-                if candidate not in found:
-                    found.append(candidate)
-                break
-    return found
-
-
-def _event_summary(record_path: Path) -> str:
+def _event_summary(case: RecordCase) -> str:
     try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
+        record = case.record
     except (OSError, ValueError):
         return "(record missing or unreadable)"
-    if not isinstance(record, dict):
-        return "(not a single CloudTrail record)"
     parts = [str(record.get("eventSource", "?")), str(record.get("eventName", "?"))]
     if record.get("errorCode"):
         parts.append(f"[{record['errorCode']}]")
     return " ".join(parts)
 
 
-def _shown(path: Path, base: Path) -> str:
+def _shown(path: Path, base: Path | None) -> str:
+    if base is None:
+        return path.as_posix()
     try:
         return path.relative_to(base).as_posix()
     except ValueError:
         return path.as_posix()
 
 
-def _trail_summary(path: Path) -> str:
+def _trail_summary(case: ChainCase) -> str:
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))["Records"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return f"trail of {len(case.records)} records"
+    except (OSError, ValueError):
         return "(trail missing or unreadable)"
-    return f"trail of {len(records)} records"
 
 
 def declared_fixtures(context: BuildContext) -> tuple[bool, dict[str, list[FixtureCase]]]:
     """rule id -> its declared cases, in declaration order of sorted cases.yml files."""
-    dirs = fixtures_dirs(context)
+    fixtures = context.fixtures
+    # Paths read as tests/fixtures/...: relative to the folder two above the fixture root.
+    base = fixtures.root.resolve().parent.parent if fixtures.root is not None else None
     by_rule: dict[str, list[FixtureCase]] = {}
-    for fixtures in dirs:
-        base = fixtures.parent.parent  # the repository: paths read as tests/fixtures/...
-        for cases_file in sorted(fixtures.rglob("cases.yml")):
-            try:
-                data = yaml.safe_load(cases_file.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError):
-                continue
-            if not isinstance(data, dict) or "rule_id" not in data:
-                continue
-            for entry in data.get("cases") or []:
-                if isinstance(entry, dict) and "records" in entry:  # a chain case: a trail and its alerts
-                    trail = (cases_file.parent / str(entry["records"])).resolve()
-                    alerts = entry.get("expect") or []
-                    by_rule.setdefault(str(data["rule_id"]), []).append(
-                        FixtureCase(
-                            expect=f"{len(alerts)} alert(s)" if alerts else "no alert",
-                            record=_shown(trail, base),
-                            declared=str(entry["records"]),
-                            event=_trail_summary(trail),
-                            shape="",
-                            note=" ".join(str(entry.get("note", "")).split()),
-                            cases_file=_shown(cases_file.resolve(), base),
-                        )
-                    )
-                    continue
-                if not isinstance(entry, dict) or "record" not in entry:
-                    continue
-                record = (cases_file.parent / str(entry["record"])).resolve()
-                declared = Path(os.path.relpath(record, cases_file.parent.resolve())).as_posix()
-                by_rule.setdefault(str(data["rule_id"]), []).append(
-                    FixtureCase(
-                        expect=str(entry.get("expect", "")),
-                        record=_shown(record, base),
-                        declared=declared,
-                        event=_event_summary(record),
-                        shape=str(entry.get("shape", "")),
-                        note=" ".join(str(entry.get("note", "")).split()),
-                        cases_file=_shown(cases_file.resolve(), base),
-                    )
-                )
-    return bool(dirs), by_rule
+    for case in sorted([*fixtures.records, *fixtures.chains], key=lambda c: str(c.cases_file)):
+        cases_file = _shown(case.cases_file.resolve(), base)
+        if isinstance(case, ChainCase):
+            entry = FixtureCase(
+                expect=f"{len(case.expect)} alert(s)" if case.expect else "no alert",
+                record=_shown(case.path, base),
+                declared=case.declared,
+                event=_trail_summary(case),
+                shape="",
+                note=case.note,
+                cases_file=cases_file,
+            )
+        else:
+            declared = Path(os.path.relpath(case.path, case.cases_file.parent.resolve())).as_posix()
+            entry = FixtureCase(
+                expect=case.expect,
+                record=_shown(case.path, base),
+                declared=declared,
+                event=_event_summary(case),
+                shape=case.shape,
+                note=case.note,
+                cases_file=cases_file,
+            )
+        by_rule.setdefault(case.rule_id, []).append(entry)
+    return fixtures.root is not None, by_rule
 
 
 @dataclass
@@ -287,7 +258,7 @@ class Catalogue:
         return json.dumps(self.context.provenance(), indent=2, sort_keys=True)
 
     def level_counts(self) -> list[tuple[str, int]]:
-        return [(level, sum(1 for p in self.pages if p.rule.level == level)) for level in LEVEL_ORDER]
+        return [(level, sum(1 for p in self.pages if p.rule.level == level)) for level in LEVELS]
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,7 +344,7 @@ def markdown_index(catalogue: Catalogue) -> str:
             f"| {md_targets_cell(page)} | {md_fixtures_cell(page)} |"
         )
     lines += ["", "## Levels", "", "| level | meaning |", "|---|---|"]
-    lines += [f"| {level} | {md(LEVEL_MEANING[level])} |" for level in reversed(LEVEL_ORDER)]
+    lines += [f"| {level} | {md(LEVEL_MEANING[level])} |" for level in reversed(LEVELS)]
     lines += ["", "## Rules a target cannot express", ""]
     missing = not_expressible(pages)
     if missing:
@@ -565,7 +536,7 @@ def html_index(catalogue: Catalogue) -> str:
     )
     levels = "\n".join(
         f'<tr><th scope="row">{badge(level)}</th><td>{h(LEVEL_MEANING[level])}</td></tr>'
-        for level in reversed(LEVEL_ORDER)
+        for level in reversed(LEVELS)
     )
     missing = not_expressible(pages)
     missing_rows = "\n".join(

@@ -19,9 +19,9 @@ from typing import Any
 
 from sigma.correlations import SigmaCorrelationTimespan
 
-from snaptrail.build.context import LEVEL_ORDER, BuildContext, RuleInfo
+from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
 from snaptrail.config import ConfigError
-from snaptrail.lint import attack_data
+from snaptrail.attack import attack_data
 
 FOLDER = "elastic"
 NDJSON = "snaptrail-rules.ndjson"
@@ -221,7 +221,7 @@ def unwrap(text: str) -> str:
 def version(rule: RuleInfo) -> int:
     """The rule's version: its Sigma `modified` (else `date`) as YYYYMMDD, so an edited rule that
     carries a new date imports as a higher version; 1 when the rule has no date."""
-    digits = re.sub(r"\D", "", str(rule.raw.get("modified") or rule.date or ""))
+    digits = re.sub(r"\D", "", rule.modified or rule.date)
     return int(digits) if len(digits) == 8 else 1
 
 
@@ -444,7 +444,7 @@ def _readme(
         "| Sigma level | severity | risk_score |",
         "|---|---|---|",
     ]
-    lines += [f"| {level} | {SEVERITY[level][0]} | {SEVERITY[level][1]} |" for level in LEVEL_ORDER]
+    lines += [f"| {level} | {SEVERITY[level][0]} | {SEVERITY[level][1]} |" for level in LEVELS]
     lines += [
         "",
         "## Rules",

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from snaptrail.build.context import LEVEL_ORDER, BuildContext, RuleInfo
+from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
 
 # Stable Microsoft.SecurityInsights REST API version (azure-rest-api-specs, specification/securityinsights/
 # resource-manager/Microsoft.SecurityInsights/stable/2024-09-01/AlertRules.json). The stable versions have
@@ -189,9 +189,9 @@ def settings_from(section: dict[str, Any]) -> Settings:
     if not isinstance(enabled, bool):
         raise SentinelPackageError(f"sentinel.enabled: {enabled!r} must be true or false")
     level = str(section.get("incident_min_level", defaults.incident_min_level))
-    if level not in LEVEL_ORDER:
+    if level not in LEVELS:
         raise SentinelPackageError(
-            f"sentinel.incident_min_level: {level!r} is not one of {list(LEVEL_ORDER)}"
+            f"sentinel.incident_min_level: {level!r} is not one of {list(LEVELS)}"
         )
     frequency = parse_duration(section.get("query_frequency", "PT10M"), "sentinel.query_frequency")
     period = parse_duration(section.get("query_period", "PT15M"), "sentinel.query_period")
@@ -239,9 +239,8 @@ def schedule(rule: RuleInfo, settings: Settings) -> Schedule:
     as Sentinel requires.
     """
     frequency, period = settings.query_frequency, settings.query_period
-    correlation = rule.raw.get("correlation")
-    if isinstance(correlation, dict) and correlation.get("timespan"):
-        span = parse_duration(correlation["timespan"], f"{rule.path}: correlation.timespan")
+    if rule.window_seconds:
+        span = timedelta(seconds=rule.window_seconds)
         period = max(period, frequency + span)
         if period >= LONG_PERIOD:
             frequency = max(frequency, LONG_PERIOD_MIN_FREQUENCY)
@@ -323,7 +322,7 @@ def _alert_details_override(rule: RuleInfo) -> dict[str, str]:
 
 def _incident_configuration(rule: RuleInfo, settings: Settings) -> dict[str, Any]:
     return {
-        "createIncident": rule.level_rank >= LEVEL_ORDER.index(settings.incident_min_level),
+        "createIncident": rule.level_rank >= LEVELS.index(settings.incident_min_level),
         "groupingConfiguration": {
             "enabled": True,
             "reopenClosedIncident": False,
@@ -520,7 +519,7 @@ def write_sentinel(context: BuildContext, out: Path) -> list[Path]:
 
 def _readme(context: BuildContext, settings: Settings, rows: list[str], left_out: list[str]) -> str:
     provenance = json.dumps(context.provenance(), indent=2, sort_keys=True)
-    incident_levels = ", ".join(LEVEL_ORDER[LEVEL_ORDER.index(settings.incident_min_level) :])
+    incident_levels = ", ".join(LEVELS[LEVELS.index(settings.incident_min_level) :])
     suppression = (
         f"on, {iso_duration(settings.suppression_duration)}" if settings.suppression_duration else "off"
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snaptrail.build.context import LEVEL_ORDER, BuildContext, RuleInfo
+from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
 from snaptrail.config import ConfigError
 
 FOLDER = "splunk"
@@ -521,7 +521,7 @@ def readme(
         "| Sigma level | alert.severity | shown as |",
         "|---|---|---|",
     ]
-    lines += [f"| {level} | {SEVERITY[level]} | {SEVERITY_LABEL[SEVERITY[level]]} |" for level in LEVEL_ORDER]
+    lines += [f"| {level} | {SEVERITY[level]} | {SEVERITY_LABEL[SEVERITY[level]]} |" for level in LEVELS]
     lines += [
         "",
         "## Searches",

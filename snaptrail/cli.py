@@ -10,7 +10,7 @@ from pathlib import Path
 from snaptrail import __version__
 from snaptrail.backends import TARGETS
 from snaptrail.config import ConfigError, load_config
-from snaptrail.convert import RuleLoadError, convert
+from snaptrail.corpus import Corpus, RuleLoadError
 
 DEFAULT_RULES = Path("sigma/rules")
 DEFAULT_FILTERS = Path("sigma/filters")
@@ -33,7 +33,8 @@ def _filters(paths: list[Path] | None) -> list[Path]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    results = convert(args.paths, args.target, load_config(args.config), args.filters or [])
+    corpus = Corpus.load(args.paths, args.filters or [], load_config(args.config))
+    results = list(corpus.compiled(args.target).values())
     failed = [r for r in results if not r.ok]
     if args.format == "json":
         print(json.dumps([r.__dict__ for r in results], indent=2))
@@ -50,7 +51,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     from snaptrail.build.attack import update_readme
     from snaptrail.build.context import BuildContext
 
-    context = BuildContext(_rules(args.rules), _filters(args.filters), load_config(args.config))
+    fixtures = args.fixtures if args.fixtures is not None else DEFAULT_FIXTURES
+    context = BuildContext(
+        _rules(args.rules),
+        _filters(args.filters),
+        load_config(args.config),
+        [fixtures] if fixtures.is_dir() else [],
+    )
     errors = context.errors()
     for conversion in errors:
         print(f"snaptrail build: error: {conversion.error}", file=sys.stderr)
@@ -73,7 +80,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from snaptrail.convert import rule_files
+    from snaptrail.corpus import rule_files
     from snaptrail.lint import RuleLinter, as_json, as_junit
 
     rules = _rules(args.rules)
@@ -144,6 +151,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build every artifact into dist/")
     _common(p)
     p.add_argument("--out", type=Path, default=Path("dist"))
+    p.add_argument("--fixtures", type=Path, help=f"fixture folder the docs summarise (default: {DEFAULT_FIXTURES})")
     p.add_argument(
         "--update-readme", type=Path, metavar="README", help="rewrite the coverage table in this file"
     )

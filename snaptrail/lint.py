@@ -174,7 +174,7 @@ class RuleLinter:
         self._chains: list[RuleDocument] = []
 
     def run(self) -> list[Issue]:
-        from snaptrail.convert import rule_files
+        from snaptrail.corpus import rule_files
 
         issues: list[Issue] = []
         documents: list[RuleDocument] = []

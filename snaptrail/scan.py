@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snaptrail.cloudtrail.records import ReadReport, read_paths
 from snaptrail.config import Config
-from snaptrail.convert import Conversion, FilterState, convert, load_rules
+from snaptrail.corpus import Conversion, Corpus, FilterState
 from snaptrail.engine import CloudTrailStore
 
 
@@ -39,8 +39,7 @@ def scan(
     filter_paths: Sequence[Path] = (),
 ) -> ScanResult:
     read = read_paths(log_paths)
-    collection, filters = load_rules(rule_paths, filter_paths, config)
-    levels = {str(rule.id): (rule.level.name.lower() if rule.level else "") for rule in collection}
+    corpus = Corpus.load(rule_paths, filter_paths, config)
     store = CloudTrailStore()
     try:
         store.add((record.origin, record.data) for record in read.records)
@@ -52,28 +51,24 @@ def scan(
         }
         alerts: list[Alert] = []
         failed: list[Conversion] = []
-        for conversion in convert(rule_paths, "duckdb", config, filter_paths):
+        for conversion in corpus.compiled("duckdb").values():
             if not conversion.ok:
                 failed.append(conversion)
                 continue
             if conversion.chain:
                 for row in store.query(str(conversion.query)):
+                    event_ids = [str(i) for i in row["event_ids"]]
                     alerts.append(
-                        Alert(conversion.rule_id, conversion.title, levels.get(conversion.rule_id, ""),
-                              [str(i) for i in row["event_ids"]], times.get(str(row["event_ids"][-1]), ""))
+                        Alert(conversion.rule_id, conversion.title, conversion.level, event_ids,
+                              times.get(event_ids[-1], ""))
                     )  # fmt: skip
                 continue
             for event_id in store.matching_event_ids(str(conversion.query)):
                 alerts.append(
-                    Alert(
-                        conversion.rule_id,
-                        conversion.title,
-                        levels.get(conversion.rule_id, ""),
-                        [event_id],
-                        times.get(event_id, ""),
-                    )
-                )
+                    Alert(conversion.rule_id, conversion.title, conversion.level, [event_id],
+                          times.get(event_id, ""))
+                )  # fmt: skip
     finally:
         store.close()
     alerts.sort(key=lambda a: (a.time, a.rule_id, a.event_ids))
-    return ScanResult(alerts, read, failed, filters)
+    return ScanResult(alerts, read, failed, corpus.filters)

@@ -1,0 +1,354 @@
+"""The rule corpus, loaded once, and its compiled table: rules -> pySigma -> one query per rule per target.
+
+`Corpus.load` parses every rule and filter file exactly once into one `SigmaCollection`, applies the
+active filters (driven by snaptrail.yml), and resolves chain references. Everything else reads it:
+`RuleInfo` views read the parsed `SigmaRule` (never the YAML again), and `Corpus.compiled(target)`
+converts a copy of the collection per target (pipelines rename fields in place) once, cached. The
+build, `scan`, `check`, `convert`, the docs and the tests all use this table.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.filters import SigmaFilter
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import SetStateTransformation, ValueListPlaceholderTransformation
+from sigma.rule import SigmaDetection, SigmaRule
+from sigma.types import Placeholder, SigmaString
+
+from snaptrail.attack import Tactic, Technique, parse_attack_tags
+from snaptrail.backends import TARGETS
+from snaptrail.backends.errors import TargetLimitation, describe_rule
+from snaptrail.config import Config
+
+RULE_SUFFIXES = (".yml", ".yaml")
+# Sigma's levels, lowest first: the one ordering every packager and check uses.
+LEVELS = ("informational", "low", "medium", "high", "critical")
+
+AnyRule = SigmaRule | SigmaCorrelationRule
+
+
+class RuleLoadError(Exception):
+    """A rule file that is not valid Sigma; the message names every file and problem."""
+
+
+def rule_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise RuleLoadError(f"{path}: no such file or folder")
+    return files
+
+
+def source_of(rule: AnyRule | SigmaFilter) -> str:
+    return str(rule.source.path) if rule.source is not None and rule.source.path is not None else "?"
+
+
+@dataclass(frozen=True)
+class FilterState:
+    title: str
+    source: str
+    active: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What packagers and docs read of a rule, taken from the parsed SigmaRule."""
+
+    id: str
+    title: str
+    name: str  # file stem: stable, readable identifier for files and saved searches
+    family: str  # folder under sigma/rules
+    path: str  # relative to the repository
+    level: str
+    status: str
+    description: str
+    triage: str
+    falsepositives: tuple[str, ...]
+    references: tuple[str, ...]
+    author: str
+    date: str
+    modified: str
+    tags: tuple[str, ...]
+    techniques: tuple[Technique, ...]
+    tactics: tuple[Tactic, ...]
+    correlation_type: str | None  # temporal_ordered, event_count, ... for chains
+    window_seconds: int | None  # a chain's correlation timespan in seconds
+
+    @property
+    def level_rank(self) -> int:
+        return LEVELS.index(self.level)
+
+    @property
+    def is_chain(self) -> bool:
+        return self.correlation_type is not None
+
+
+def _display_path(path: Path, rules_root: Path | None) -> str:
+    """The rule file relative to the folder holding the rules root's parent (the repository for
+    sigma/rules), so artifacts never depend on where the checkout lives."""
+    if rules_root is None:
+        return str(path)
+    try:
+        return str(path.resolve().relative_to(rules_root.resolve().parent.parent))
+    except ValueError:
+        return str(path)
+
+
+def rule_info(rule: AnyRule, rules_root: Path | None = None) -> RuleInfo:
+    path = Path(source_of(rule))
+    tags = tuple(f"{tag.namespace}.{tag.name}" for tag in rule.tags)
+    attack = parse_attack_tags(tags)
+    is_chain = isinstance(rule, SigmaCorrelationRule)
+    triage = rule.custom_attributes.get("triage", "")
+    return RuleInfo(
+        id=str(rule.id),
+        title=rule.title,
+        name=path.stem,
+        family=path.parent.name,
+        path=_display_path(path, rules_root),
+        level=rule.level.name.lower() if rule.level else "",
+        status=rule.status.name.lower() if rule.status else "",
+        description=str(rule.description or "").strip(),
+        triage=str(triage or "").strip(),
+        falsepositives=tuple(str(f) for f in rule.falsepositives or []),
+        references=tuple(str(r) for r in rule.references or []),
+        author=str(rule.author or ""),
+        date=rule.date.isoformat() if rule.date else "",
+        modified=rule.modified.isoformat() if rule.modified else "",
+        tags=tags,
+        techniques=attack.techniques,
+        tactics=attack.tactics,
+        correlation_type=rule.type.value if is_chain else None,  # type: ignore[union-attr]
+        window_seconds=int(rule.timespan.seconds) if is_chain else None,  # type: ignore[union-attr]
+    )
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """One rule on one target: its query, or why the target cannot express it."""
+
+    target: str
+    rule_id: str
+    title: str
+    level: str
+    source: str  # rule file
+    query: str | None
+    error: str | None = None
+    limitation: bool = False  # the target cannot express the rule exactly (raised on purpose)
+    chain: bool = False  # a Sigma correlation rule: its query returns alerts with event_ids
+
+    @property
+    def ok(self) -> bool:
+        return self.query is not None
+
+
+def filter_placeholders(sigma_filter: SigmaFilter) -> set[str]:
+    """The %placeholders% a filter's values refer to."""
+    names: set[str] = set()
+
+    def walk(detection: SigmaDetection) -> None:
+        for item in detection.detection_items:
+            if isinstance(item, SigmaDetection):
+                walk(item)
+                continue
+            for value in item.value:
+                if isinstance(value, SigmaString):
+                    names.update(part.name for part in value.s if isinstance(part, Placeholder))
+
+    for detection in sigma_filter.filter.detections.values():
+        walk(detection)
+    return names
+
+
+def config_pipeline(config: Config | None) -> ProcessingPipeline:
+    """What snaptrail.yml changes in every query: the filters' %placeholders% from the allowlists,
+    and the Elastic index patterns (the Lucene/EQL/ES|QL backends read pipeline state `index`)."""
+    items = [ProcessingItem(ValueListPlaceholderTransformation(), identifier="snaptrail_allowlists")]
+    index = (config.section("elastic").get("index") if config else None) or None
+    if index:
+        patterns = [index] if isinstance(index, str) else [str(pattern) for pattern in index]
+        items.append(
+            ProcessingItem(SetStateTransformation("index", ",".join(patterns)), identifier="snaptrail_index")
+        )
+    return ProcessingPipeline(
+        name="snaptrail: settings from snaptrail.yml",
+        priority=10,
+        items=items,
+        vars=config.placeholders() if config else {},
+    )
+
+
+def _parse_files(files: Sequence[Path]) -> tuple[list[AnyRule | SigmaFilter], list[str]]:
+    """Each file parsed once; every malformed file is reported, none is skipped silently."""
+    documents: list[AnyRule | SigmaFilter] = []
+    problems: list[str] = []
+    for file in files:
+        try:
+            part = SigmaCollection.from_yaml(
+                file.read_text(encoding="utf-8"),
+                collect_errors=True,
+                source=SigmaRuleLocation(file),
+                collect_filters=True,
+                resolve_references=False,  # correlations name rules in other files: resolved below
+            )
+        except (OSError, UnicodeDecodeError, SigmaError, yaml.YAMLError) as error:
+            problems.append(f"{file}: {error}")
+            continue
+        documents.extend([*part.rules, *part.filters])
+        problems.extend(f"{file}: {error}" for error in part.errors)
+        for document in [*part.rules, *part.filters]:
+            problems.extend(f"{file}: {error}" for error in document.errors)
+    return documents, problems
+
+
+@dataclass
+class Corpus:
+    """Rules and filters, parsed once, filters applied; and their compiled table, per target."""
+
+    rule_paths: tuple[Path, ...]
+    filter_paths: tuple[Path, ...]
+    config: Config | None
+    collection: SigmaCollection
+    filters: list[FilterState]
+    _compiled: dict[str, dict[str, Conversion]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(
+        cls, rule_paths: Sequence[Path], filter_paths: Sequence[Path] = (), config: Config | None = None
+    ) -> Corpus:
+        """A filter whose allowlists are all empty in the config is left out: an empty value list
+        must never compile into a condition, and without values the filter has nothing to remove."""
+        files = rule_files(rule_paths)
+        if not files:
+            raise RuleLoadError(f"no Sigma rule files (.yml/.yaml) under {', '.join(map(str, rule_paths))}")
+        documents, problems = _parse_files(files + rule_files(filter_paths))
+        if problems:
+            raise RuleLoadError("invalid Sigma rules:\n  " + "\n  ".join(problems))
+        collection = SigmaCollection(documents, collect_filters=True, resolve_references=False)
+        states = cls._apply_filters(collection, config)
+        dangling = []
+        for rule in collection.rules:
+            if isinstance(rule, SigmaCorrelationRule):
+                try:
+                    rule.resolve_rule_references(collection)
+                except SigmaError as error:
+                    dangling.append(f"{source_of(rule)}: chain '{rule.title}': {error}")
+        if dangling:
+            raise RuleLoadError("chains that name missing rules:\n  " + "\n  ".join(dangling))
+        return cls(tuple(rule_paths), tuple(filter_paths), config, collection, states)
+
+    @staticmethod
+    def _apply_filters(collection: SigmaCollection, config: Config | None) -> list[FilterState]:
+        values = config.placeholders() if config else {}
+        states: list[FilterState] = []
+        active: list[SigmaFilter] = []
+        for sigma_filter in collection.filters:
+            names = filter_placeholders(sigma_filter)
+            unknown = sorted(names - set(values))
+            if unknown:
+                raise RuleLoadError(
+                    f"{source_of(sigma_filter)}: filter '{sigma_filter.title}' uses unknown placeholder(s) "
+                    f"{unknown}"
+                )
+            empty = sorted(name for name in names if not values[name])
+            if empty:
+                states.append(
+                    FilterState(sigma_filter.title, source_of(sigma_filter), False, f"empty allowlist(s) {empty}")
+                )
+                continue
+            states.append(FilterState(sigma_filter.title, source_of(sigma_filter), True, "active"))
+            active.append(sigma_filter)
+        if active:
+            # pySigma's apply_filters inserts the *same* detection objects into every rule a filter
+            # applies to; pipelines rename fields in place, so the second rule would see mapped
+            # names. Each rule gets its own copy of each filter.
+            collection.rules = [
+                functools.reduce(lambda r, f: copy.deepcopy(f).apply_on_rule(r), active, rule)
+                for rule in collection.rules
+            ]
+        return states
+
+    # ---- views ------------------------------------------------------------------------------------
+    @cached_property
+    def rules(self) -> list[RuleInfo]:
+        """Every detection (single-event rules and chains), by family then title."""
+        root = self.rule_paths[0] if self.rule_paths else None
+        infos = [rule_info(rule, root) for rule in self.collection.rules]
+        return sorted(infos, key=lambda r: (r.family, r.title))
+
+    @cached_property
+    def by_id(self) -> dict[str, AnyRule]:
+        return {str(rule.id): rule for rule in self.collection.rules}
+
+    # ---- the compiled table -----------------------------------------------------------------------
+    def compiled(self, target: str) -> dict[str, Conversion]:
+        """rule id -> conversion for one target, compiled once per corpus."""
+        if target not in TARGETS:
+            raise ValueError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")
+        if target not in self._compiled:
+            self._compiled[target] = {c.rule_id: c for c in self._convert(target)}
+        return self._compiled[target]
+
+    @property
+    def table(self) -> dict[str, dict[str, Conversion]]:
+        """target -> rule id -> conversion, for every target."""
+        return {target: self.compiled(target) for target in TARGETS}
+
+    def errors(self) -> list[Conversion]:
+        """Conversions that failed for a reason other than a declared target limitation."""
+        return [c for by_rule in self.table.values() for c in by_rule.values() if not c.ok and not c.limitation]
+
+    def _convert(self, target: str) -> list[Conversion]:
+        # Pipelines change rules in place, so each target converts its own copy of the collection
+        # (one deepcopy keeps the chains' references to their steps inside the copy).
+        collection = copy.deepcopy(self.collection)
+        spec = TARGETS[target]
+        # The target's own pipeline sets its default index; the configuration comes after it.
+        backend = spec.backend(processing_pipeline=spec.pipeline() + config_pipeline(self.config))
+        results = []
+        # Base rules first: a chain reads its steps' compiled queries.
+        for rule in sorted(collection, key=lambda r: isinstance(r, SigmaCorrelationRule)):
+            results.extend(self._convert_one(backend, target, rule))
+        return results
+
+    @staticmethod
+    def _convert_one(backend: object, target: str, rule: AnyRule) -> list[Conversion]:
+        is_chain = isinstance(rule, SigmaCorrelationRule)
+        level = rule.level.name.lower() if rule.level else ""
+        common = {"target": target, "rule_id": str(rule.id), "title": rule.title, "level": level}
+        source = source_of(rule)
+        try:
+            if is_chain:
+                queries = backend.convert_correlation_rule(rule)  # type: ignore[attr-defined]
+            else:
+                queries = backend.convert_rule(rule)  # type: ignore[attr-defined]
+        except TargetLimitation as error:
+            return [Conversion(**common, source=source, query=None, error=str(error), limitation=True,
+                               chain=is_chain)]  # fmt: skip
+        except SigmaError as error:
+            message = str(error)
+            if str(rule.id) not in message:
+                message = f"{describe_rule(rule)}: {message}"
+            return [Conversion(**common, source=source, query=None, error=message, chain=is_chain)]
+        if not queries and not rule._output:
+            return []  # referenced by a chain with `generate: false`: not a detection on its own
+        if len(queries) != 1:
+            message = f"{describe_rule(rule)}: expected one query, the backend produced {len(queries)}"
+            return [Conversion(**common, source=source, query=None, error=message, chain=is_chain)]
+        return [Conversion(**common, source=source, query=str(queries[0]), chain=is_chain)]
