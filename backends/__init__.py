@@ -55,8 +55,3 @@ TARGETS: dict[str, Target] = {
         Target("duckdb", DuckDBBackend, duckdb_pipeline, "snaptrail_duckdb", "sql", "DuckDB SQL"),
     )
 }
-
-
-def new_backend(target: str) -> Backend:
-    """A backend with its CloudTrail pipeline (each snaptrail backend applies it by default)."""
-    return TARGETS[target].backend()

@@ -11,14 +11,16 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
+from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationRule
 from sigma.processing.pipeline import ProcessingPipeline
-from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
+from sigma.rule import SigmaRule
+from sigma.types import SigmaCIDRExpression, SigmaString
 
-from snaptrail.backends.chains import Chain, ChainStep, base_queries, build_chain
+from snaptrail.backends.chains import Chain, ChainStep, SlidingWindowChains
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
-from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
-from snaptrail.backends.values import inline_flags, like_pattern, regex_text
+from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate, lowercase
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TABLE = "cloudtrail"
@@ -49,16 +51,53 @@ def duckdb_pipeline() -> ProcessingPipeline:
     )
 
 
-class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
+class DuckDBBackend(DefaultCloudTrailPipeline, SlidingWindowChains, CloudTrailExpressionBackend):
     name: ClassVar[str] = "snaptrail DuckDB (raw CloudTrail JSON)"
     identifier: ClassVar[str] = "snaptrail_duckdb"
     target: ClassVar[str] = "duckdb"
     formats: ClassVar[dict[str, str]] = {"default": "DuckDB SQL over table cloudtrail(raw JSON, ...)"}
     default_pipeline = staticmethod(duckdb_pipeline)
 
-    def string_literal(self, text: str) -> str:
-        return sql_string(text)
+    # ---- token table ----------------------------------------------------------------------------
+    # Patterns are LIKE patterns: `%` and `_` wildcards; literal `%`, `_` and `\` escaped with `\`.
+    escape_char: ClassVar[str] = "\\"
+    wildcard_multi: ClassVar[str] = "%"
+    wildcard_single: ClassVar[str] = "_"
+    add_escaped: ClassVar[str] = "\\"
+    # Case-insensitive equality lowers both sides (the value in convert_condition_field_eq_val_str);
+    # a pattern uses ILIKE instead.
+    eq_expression: ClassVar[str] = "lower({field}) = {value}"
+    wildcard_match_expression: ClassVar[str] = "{field} ILIKE {value} ESCAPE '\\'"
+    case_sensitive_eq_expression: ClassVar[str] = "{field} = {value}"
+    case_sensitive_match_expression: ClassVar[str] = "{field} LIKE {value} ESCAPE '\\'"
+    field_in_list_expression: ClassVar[str] = "lower({field}) {op} ({list})"
+    or_in_operator: ClassVar[str] = "IN"
+    # RE2 search semantics, like Sigma's unanchored regex; flags as an inline group (pySigma's
+    # re_flag_prefix); inside the SQL literal the quote is doubled.
+    re_expression: ClassVar[str] = "regexp_matches({field}, '{regex}')"
+    re_escape: ClassVar[list[str]] = ["'"]
+    re_escape_char: ClassVar[str] = "'"
+    re_escape_escape_char: bool = False
+    # Numbers and comparisons read the JSON text as a number; a non-number is NULL, not an error.
+    compare_op_expression: ClassVar[str] = "TRY_CAST({field} AS DOUBLE) {operator} {value}"
+    field_eq_num_expression: ClassVar[str] = "TRY_CAST({field} AS DOUBLE) = {value}"
+    # JSON true/false and CloudTrail's string "true"/"false" both read as that text.
+    bool_values: ClassVar[dict[bool, str | None]] = {True: "'true'", False: "'false'"}
+    bool_expression: ClassVar[str] = "lower({field}) = {value}"
+    field_null_expression: ClassVar[str] = "({field} IS NULL)"
+    field_exists_expression: ClassVar[str] = "({field} IS NOT NULL)"
+    field_not_exists_expression: ClassVar[str] = "not (({field} IS NOT NULL))"
+    field_equals_field_expression: ClassVar[str] = "lower({field1}) = lower({field2})"
+    # |fieldref|startswith: the field starts with the other field's value (and so on).
+    field_equals_field_startswith_expression: ClassVar[str] = "starts_with(lower({field1}), lower({field2}))"
+    field_equals_field_endswith_expression: ClassVar[str] = "ends_with(lower({field1}), lower({field2}))"
+    field_equals_field_contains_expression: ClassVar[str] = "contains(lower({field1}), lower({field2}))"
+    null_safe_expression: ClassVar[str] = "coalesce({expr}, false)"
 
+    def quote_string(self, s: str) -> str:
+        return sql_string(s)
+
+    # ---- paths ----------------------------------------------------------------------------------
     def scalar_expression(self, path: CloudTrailPath) -> str:
         if path.sigma_name in COLUMNS:
             return f'"{path.sigma_name}"'
@@ -68,25 +107,31 @@ class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
         values = f"json_extract_string(raw, {sql_string(json_path(path))})"
         return f"len(list_filter({values}, lambda x: {predicate('x')})) > 0"
 
-    def op_equals(self, expr: str, text: str, cased: bool, path: CloudTrailPath) -> str:
-        if cased:
-            return f"{expr} = {sql_string(text)}"
-        return f"lower({expr}) = {sql_string(text.lower())}"
+    # ---- what the token table cannot say ----------------------------------------------------------
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        assert isinstance(cond.value, SigmaString)
+        return super().convert_condition_field_eq_val_str(
+            cond if cond.value.contains_special() else lowercase(cond), state
+        )
 
-    def op_wildcard(self, expr: str, value: SigmaString, cased: bool, path: CloudTrailPath) -> str:
-        operator = "LIKE" if cased else "ILIKE"
-        return f"{expr} {operator} {sql_string(like_pattern(value))} ESCAPE '\\'"
+    def convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> Any:
+        return super().convert_condition_as_in_expression(self.lowercase_list(cond), state)
 
-    def op_regex(self, expr: str, value: SigmaRegularExpression, path: CloudTrailPath) -> str:
-        # RE2 search semantics, like Sigma's unanchored regex; flags inline.
-        return f"regexp_matches({expr}, {sql_string(inline_flags(value) + regex_text(value))})"
-
-    def op_cidr(self, expr: str, value: SigmaCIDRExpression, path: CloudTrailPath) -> str:
-        network = value.network
+    def convert_condition_field_eq_val_cidr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        # The address as a number in the network's range (no inet extension offline).
+        assert isinstance(cond.value, SigmaCIDRExpression)
+        network = cond.value.network
         if not isinstance(network, ipaddress.IPv4Network):
             raise self.limitation(
-                path, "IPv6 CIDR matching needs DuckDB's inet extension, not available offline"
+                cond.field, "IPv6 CIDR matching needs DuckDB's inet extension, not available offline"
             )
+        expr = self.escape_and_quote_field(cond.field)
         low, high = int(network.network_address), int(network.broadcast_address)
         octets = " + ".join(
             f"TRY_CAST(split_part({expr}, '.', {i + 1}) AS BIGINT) * {256 ** (3 - i)}" for i in range(4)
@@ -94,60 +139,15 @@ class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
         dotted_quad = sql_string(r"(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}")
         return f"(regexp_full_match({expr}, {dotted_quad}) AND ({octets}) BETWEEN {low} AND {high})"
 
-    def op_compare(self, expr: str, symbol: str, number: float | int, path: CloudTrailPath) -> str:
-        return f"TRY_CAST({expr} AS DOUBLE) {symbol} {number}"
-
-    def op_number_equals(self, expr: str, number: float | int, path: CloudTrailPath) -> str:
-        return f"TRY_CAST({expr} AS DOUBLE) = {number}"
-
-    def op_bool(self, expr: str, value: bool, path: CloudTrailPath) -> str:
-        # JSON true/false and CloudTrail's string "true"/"false" both read as that text.
-        return f"lower({expr}) = {sql_string('true' if value else 'false')}"
-
-    def op_is_null(self, expr: str, path: CloudTrailPath) -> str:
-        return f"({expr} IS NULL)"
-
-    def op_exists(self, expr: str, path: CloudTrailPath) -> str:
-        return f"({expr} IS NOT NULL)"
-
-    def null_safe(self, predicate: str) -> str:
-        return f"coalesce({predicate}, false)"
-
-    def op_field_pattern(self, path: CloudTrailPath, other: CloudTrailPath, reference: Any) -> str:
-        if path.has_array or other.has_array:
-            raise self.limitation(
-                path, "a pattern built from another field on an array path is not supported"
-            )
-        left, right = self.scalar_expression(path), self.scalar_expression(other)
-        if reference.starts_with and reference.ends_with:
-            return f"contains(lower({left}), lower({right}))"
-        if reference.starts_with:  # |fieldref|startswith: the field starts with the other field's value
-            return f"starts_with(lower({left}), lower({right}))"
-        return f"ends_with(lower({left}), lower({right}))"
-
-    def op_field_equals_field(self, left: str, right: str) -> str:
-        return f"lower({left}) = lower({right})"
-
-    def _in_expression(self, cond: Any, state: ConversionState) -> Any:
-        from snaptrail.backends.values import plain_text
-
-        path = self.resolve(cond.args[0].field)
-        values = ", ".join(sql_string(plain_text(arg.value).lower()) for arg in cond.args)
-        return f"lower({self.scalar_expression(path)}) IN ({values})"
-
-    def finalize_query_default(self, rule: Any, query: Any, index: int, state: ConversionState) -> Any:
+    def finalize_query_default(
+        self, rule: SigmaRule | SigmaCorrelationRule, query: Any, index: int, state: ConversionState
+    ) -> Any:
+        if isinstance(rule, SigmaCorrelationRule):
+            return query  # a chain is a complete statement
         return f"SELECT * FROM {TABLE} WHERE {query}"
 
     # ---- chains ---------------------------------------------------------------------------------
     # A chain query returns one row per alert: event_time, event_ids (in order), chain_key.
-    def convert_correlation_rule(
-        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
-    ):
-        self._rule = rule
-        self.last_processing_pipeline.apply(rule)
-        chain = build_chain(rule, self.target, base_queries(rule))
-        return [self._chain_sql(chain)]
-
     def _step_events(self, index: int, step: ChainStep, chain: Chain) -> str:
         keys = [self.scalar_expression(self.resolve(field)) for field in step.keys]
         extra = ""
@@ -159,7 +159,7 @@ class DuckDBBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
             f"FROM ({step.query}) WHERE {present})"
         )
 
-    def _chain_sql(self, chain: Chain) -> str:
+    def chain_query(self, chain: Chain) -> str:
         steps = [self._step_events(i, step, chain) for i, step in enumerate(chain.steps, start=1)]
         window = f"INTERVAL {chain.window_seconds} SECOND"
         if chain.kind == "ordered":

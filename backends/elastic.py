@@ -23,6 +23,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from sigma.backends.elasticsearch import EqlBackend, LuceneBackend
+from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import SetStateTransformation
@@ -33,10 +34,12 @@ from sigma.types import (
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
     SigmaString,
+    SpecialChars,
 )
 
-from snaptrail.backends.chains import ChainStep, base_queries, build_chain
+from snaptrail.backends.chains import Chain, ChainStep, SlidingWindowChains
 from snaptrail.backends.cloudtrail_pipeline import (
     DefaultCloudTrailPipeline,
     NotExpressible,
@@ -44,18 +47,8 @@ from snaptrail.backends.cloudtrail_pipeline import (
     cloudtrail_pipeline,
 )
 from snaptrail.backends.errors import TargetLimitation
-from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
-from snaptrail.backends.values import (
-    has_letters,
-    has_wildcards,
-    lucene_regex_for_wildcards,
-    plain_text,
-    regex_flags,
-    regex_text,
-    render,
-    unanchored_to_lucene,
-    wildcard_shape,
-)
+from snaptrail.backends.expression_base import CloudTrailExpressionBackend, lowercase, plain_text
+from snaptrail.backends.values import has_letters, lucene_regex_for_wildcards, unanchored_to_lucene
 from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
 
 DEFAULT_INDEX = "logs-aws.cloudtrail-*"
@@ -150,27 +143,21 @@ def esql_pipeline() -> ProcessingPipeline:
     )
 
 
-class _ElasticCommon:
+def _ignorecase(value: SigmaRegularExpression) -> bool:
+    return SigmaRegularExpressionFlag.IGNORECASE in value.flags
+
+
+class _ElasticCommon(SlidingWindowChains):
     """Fixes shared by the Lucene and EQL subclasses of the upstream backends."""
-
-    target: ClassVar[str] = "?"
-    _rule: Any = None
-
-    def convert_rule(self, rule: Any, output_format: str | None = None, callback: Any = None) -> list[Any]:
-        self._rule = rule
-        return super().convert_rule(rule, output_format, callback)  # type: ignore[misc]
-
-    def _limit(self, field: str | None, why: str) -> TargetLimitation:
-        return TargetLimitation(self._rule, field, self.target, why)
 
     def _lucene_regex(self, cond: Any) -> str:
         value: SigmaRegularExpression = cond.value
-        if "i" in regex_flags(value):
-            raise self._limit(cond.field, "Lucene regexps have no case-insensitive flag")
-        translated = unanchored_to_lucene(regex_text(value))
+        if _ignorecase(value):
+            raise self.limitation(cond.field, "Lucene regexps have no case-insensitive flag")
+        translated = unanchored_to_lucene(str(value.regexp))
         if translated is None:
-            raise self._limit(
-                cond.field, f"regex '{regex_text(value)}' uses features Lucene's regexp syntax lacks"
+            raise self.limitation(
+                cond.field, f"regex '{value.regexp}' uses features Lucene's regexp syntax lacks"
             )
         return translated
 
@@ -178,17 +165,19 @@ class _ElasticCommon:
         # Only source.ip is an `ip` field (set when sourceIPAddress parses as an IP); keyword
         # fields cannot be range-matched.
         if cond.field != "source.address":
-            raise self._limit(
+            raise self.limitation(
                 cond.field, "CIDR matching needs an ip-typed field; only sourceIPAddress has one"
             )
         return "source.ip"
 
     def convert_condition_field_eq_field(self, cond: Any, state: ConversionState) -> Any:
-        raise self._limit(cond.field, "comparing one field with another is not expressible in this language")
+        raise self.limitation(
+            cond.field, "comparing one field with another is not expressible in this language"
+        )
 
     def _refuse_flattened_compare(self, cond: Any) -> None:
         if str(cond.field).startswith(FLATTENED_PREFIX):
-            raise self._limit(
+            raise self.limitation(
                 cond.field, "flattened values are keywords, so a numeric comparison would be textual"
             )
 
@@ -204,16 +193,13 @@ class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneB
     identifier: ClassVar[str] = "snaptrail_elastic_lucene"
     default_pipeline = staticmethod(lucene_pipeline)
     target: ClassVar[str] = "elastic-lucene"
+    chains_unsupported: ClassVar[str | None] = NO_SLIDING_WINDOWS.format(language="Lucene query_string")
+    correlation_methods: ClassVar[dict[str, str] | None] = {
+        "default": "none: every chain is refused (Lucene has no sequences or window functions)"
+    }
 
     def _regex_query(self, field: str, value: SigmaString, case_insensitive: bool) -> str:
         return f"{self.escape_and_quote_field(field)}:/{lucene_regex_for_wildcards(value, case_insensitive)}/"
-
-    def convert_correlation_rule(
-        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
-    ):
-        raise TargetLimitation(
-            rule, None, self.target, NO_SLIDING_WINDOWS.format(language="Lucene query_string")
-        )
 
     def convert_condition_field_eq_val_str(self, cond: Any, state: ConversionState) -> Any:
         # Sigma matches case-insensitively; keyword fields do not. Values with letters become a
@@ -224,7 +210,7 @@ class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneB
         return super().convert_condition_field_eq_val_str(cond, state)
 
     def convert_condition_field_eq_val_str_case_sensitive(self, cond: Any, state: ConversionState) -> Any:
-        if has_wildcards(cond.value):
+        if cond.value.contains_special():
             return self._regex_query(cond.field, cond.value, False)
         return f"{self.escape_and_quote_field(cond.field)}:{self.convert_value_str(cond.value, state)}"
 
@@ -277,14 +263,7 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
 
     # Upstream emits invalid EQL for temporal_ordered (`] by  with runs=2`). Here: one sequence,
     # keyed per step, bounded by maxspan; bursts are a single-event sequence `with runs=N`.
-    finalize_correlation_subqueries = True
-
-    def convert_correlation_rule(
-        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
-    ):
-        self._rule = rule
-        self.last_processing_pipeline.apply(rule)
-        chain = build_chain(rule, self.target, base_queries(rule))
+    def chain_query(self, chain: Chain) -> str:
         span = f"{chain.window_seconds}s"
 
         def condition(step: ChainStep) -> str:
@@ -294,17 +273,19 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
             events = "\n".join(
                 f"  [any where {condition(step)}] by {', '.join(step.keys)}" for step in chain.steps
             )
-            return [f"sequence with maxspan={span}\n{events}"]
+            return f"sequence with maxspan={span}\n{events}"
         if chain.kind == "count":
             keys = {step.keys for step in chain.steps}
             if len(keys) != 1:
-                raise TargetLimitation(rule, None, self.target, "a burst's steps must share one key field")
+                raise TargetLimitation(
+                    chain.rule, None, self.target, "a burst's steps must share one key field"
+                )
             either = " or ".join(f"({condition(step)})" for step in chain.steps)
-            return [
+            return (
                 f"sequence by {', '.join(next(iter(keys)))} with maxspan={span}\n"
                 f"  [any where {either}] with runs={chain.threshold}"
-            ]
-        raise TargetLimitation(rule, None, self.target, "EQL cannot count distinct values in a window")
+            )
+        raise TargetLimitation(chain.rule, None, self.target, "EQL cannot count distinct values in a window")
 
     def convert_condition_field_eq_val_bool(self, cond: Any, state: ConversionState) -> Any:
         # EQL's `:` takes strings only; a boolean field is compared with `==`.
@@ -312,11 +293,11 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
 
     def convert_condition_field_eq_val_re(self, cond: Any, state: ConversionState) -> Any:
         # Upstream always emits case-insensitive `regex~`; Sigma regexes are case-sensitive.
-        operator = "regex~" if "i" in regex_flags(cond.value) else "regex"
-        translated = unanchored_to_lucene(regex_text(cond.value))
+        operator = "regex~" if _ignorecase(cond.value) else "regex"
+        translated = unanchored_to_lucene(str(cond.value.regexp))
         if translated is None:
-            raise self._limit(
-                cond.field, f"regex '{regex_text(cond.value)}' uses features EQL's regex syntax lacks"
+            raise self.limitation(
+                cond.field, f"regex '{cond.value.regexp}' uses features EQL's regex syntax lacks"
             )
         literal = translated.replace("\\", "\\\\").replace('"', '\\"')
         return f'{self.escape_and_quote_field(cond.field)} {operator} "{literal}"'
@@ -330,15 +311,11 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
 
 
 def esql_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # A tab as `\t`: the multivalue patterns below delimit elements with it.
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t") + '"'
 
 
-def _esql_like_pattern(value: SigmaString) -> str:
-    """ES|QL LIKE: `*` and `?` wildcards, literal `*`, `?` and `\\` escaped with a backslash."""
-    return render(value, "*", "?", lambda text: "".join("\\" + c if c in "*?\\" else c for c in text))
-
-
-class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
+class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, SlidingWindowChains, CloudTrailExpressionBackend):
     """ES|QL written from CloudTrail paths: ECS columns, FIELD_EXTRACT for flattened sub-fields."""
 
     name: ClassVar[str] = "snaptrail Elastic ES|QL (AWS integration, Elasticsearch 9.5+)"
@@ -346,14 +323,72 @@ class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBacke
     default_pipeline = staticmethod(esql_pipeline)
     target: ClassVar[str] = "elastic-esql"
     formats: ClassVar[dict[str, str]] = {"default": "ES|QL query"}
-
+    chains_unsupported: ClassVar[str | None] = NO_SLIDING_WINDOWS.format(language="ES|QL")
+    correlation_methods: ClassVar[dict[str, str] | None] = {
+        "default": "none: every chain is refused (ES|QL has no sequences or sliding windows)"
+    }
+    # Array paths are multivalued columns, tested with mv_* functions (convert_array_condition),
+    # not with a general element predicate.
     merge_array_disjunctions: ClassVar[bool] = False
 
-    def convert_correlation_rule(
-        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
-    ):
-        raise TargetLimitation(rule, None, self.target, NO_SLIDING_WINDOWS.format(language="ES|QL"))
+    # ---- token table ----------------------------------------------------------------------------
+    # Patterns are LIKE patterns: `*` and `?` wildcards; literal `*`, `?` and `\` escaped with `\`.
+    escape_char: ClassVar[str] = "\\"
+    wildcard_multi: ClassVar[str] = "*"
+    wildcard_single: ClassVar[str] = "?"
+    add_escaped: ClassVar[str] = "\\"
+    # Case-insensitive matching lowers both sides; a value without letters is compared as it is,
+    # which keeps the column's index usable (convert_condition_field_eq_val_str).
+    eq_token: ClassVar[str] = " == "
+    eq_expression: ClassVar[str] = "to_lower({field}) == {value}"
+    wildcard_match_expression: ClassVar[str] = "to_lower({field}) like {value}"
+    case_sensitive_eq_expression: ClassVar[str] = "{field} == {value}"
+    case_sensitive_match_expression: ClassVar[str] = "{field} like {value}"
+    field_in_list_expression: ClassVar[str] = "to_lower({field}) {op} ({list})"
+    case_sensitive_in_list_expression: ClassVar[str] = "{field} {op} ({list})"
+    or_in_operator: ClassVar[str] = "in"
+    # RLIKE is Lucene's regexp dialect, which has no flags (convert_value_re translates).
+    re_expression: ClassVar[str] = "{field} rlike {regex}"
+    # IGNORECASE is refused (convert_condition_field_eq_val_re); m and s have no Lucene equivalent
+    # and nothing to write.
+    re_flags: dict[SigmaRegularExpressionFlag, str] = {  # noqa: RUF012 (pySigma declares it so)
+        SigmaRegularExpressionFlag.MULTILINE: "",
+        SigmaRegularExpressionFlag.DOTALL: "",
+    }
+    # Only source.ip is ip-typed (set when sourceIPAddress parses as an IP).
+    cidr_expression: ClassVar[str] = 'cidr_match(source.ip, "{value}")'
+    compare_op_expression: ClassVar[str] = "to_double({field}) {operator} {value}"
+    field_eq_num_expression: ClassVar[str] = "to_double({field}) == {value}"
+    bool_values: ClassVar[dict[bool, str | None]] = {True: '"true"', False: '"false"'}
+    bool_expression: ClassVar[str] = "to_lower({field}) == {value}"
+    field_null_expression: ClassVar[str] = "({field} is null)"
+    field_exists_expression: ClassVar[str] = "({field} is not null)"
+    field_not_exists_expression: ClassVar[str] = "not (({field} is not null))"
+    field_equals_field_expression: ClassVar[str] = "to_lower({field1}) == to_lower({field2})"
+    # A test on a null value is null and `not null` drops the row (see the base class).
+    null_safe_expression: ClassVar[str] = "coalesce({expr}, false)"
+    query_expression: ClassVar[str] = "from {state[index]} metadata _id, _index, _version\n| where {query}"
+    state_defaults: ClassVar[dict[str, str]] = {"index": DEFAULT_INDEX}
 
+    # Boolean columns compare with the literal; the others hold text.
+    _BOOLEAN_TOKENS: ClassVar[dict[str, Any]] = {
+        "bool_expression": "{field} == {value}",
+        "bool_values": {True: "true", False: "false"},
+    }
+    # Multivalued (array) columns: ES|QL comparisons on them yield null; these test any value.
+    mv_contains_expression: ClassVar[str] = "mv_contains({field}, {value})"
+    mv_exists_expression: ClassVar[str] = "{field} is not null"
+    mv_not_exists_expression: ClassVar[str] = "{field} is null"
+    # The values joined with a tab, which CloudTrail's identifiers, ARNs and account ids do not
+    # contain: `<tab>text` can only match at an element's start, and a substring without a tab
+    # cannot span two elements. (ES|QL strings have no \u escapes; \t is one of the few they have.)
+    mv_joined_expression: ClassVar[str] = 'concat("\\t", mv_concat({field}, "\\t"), "\\t")'
+    mv_like_expression: ClassVar[str] = "{joined} like {value}"
+
+    def quote_string(self, s: str) -> str:
+        return esql_string(s)
+
+    # ---- paths ----------------------------------------------------------------------------------
     def _field(self, path: CloudTrailPath) -> tuple[str, str]:
         fields, _, objects = _mapping()
         if path.sigma_name in fields:
@@ -362,125 +397,119 @@ class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBacke
         if path.root in objects:
             rest = ".".join(step.name for step in path.steps[1:])
             return f"FIELD_EXTRACT({objects[path.root]}, {esql_string(rest)})", "keyword"
-        raise self.limitation(path, "no ES|QL field")
+        raise self.path_limitation(path, "no ES|QL field")
 
     def scalar_expression(self, path: CloudTrailPath) -> str:
         return self._field(path)[0]
 
-    def any_element(self, path: CloudTrailPath, predicate: Predicate, state: ConversionState) -> str:
-        raise self.limitation(
-            path, "internal: array predicates are converted in convert_condition_field_eq_val"
-        )
-
-    def null_safe(self, predicate: str) -> str:
-        return f"coalesce({predicate}, false)"
-
-    def _field_predicate(self, cond: Any, state: ConversionState) -> Any:
-        path = self.resolve(cond.field)
-        if not path.has_array:
-            return super()._field_predicate(cond, state)
-        expr = self._field(path)[0]
+    # ---- what the token table cannot say ----------------------------------------------------------
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         value = cond.value
-        # ES|QL comparisons on a multivalued column yield null; MV_CONTAINS tests membership.
-        if isinstance(value, SigmaExists):
-            return f"{expr} is not null" if value.exists else f"{expr} is null"
-        if isinstance(value, SigmaNull):
-            return f"({expr} is null)"
-        if isinstance(value, SigmaNumber):
-            # Flattened leaves are keywords holding the JSON text of the number ("22").
-            return f"mv_contains({expr}, {esql_string(str(value.number))})"
-        if isinstance(value, SigmaString) and not has_wildcards(value):
-            text = plain_text(value)
-            if isinstance(value, SigmaCasedString) or not has_letters(text):
-                return f"mv_contains({expr}, {esql_string(text)})"
-            return f"mv_contains(to_lower({expr}), {esql_string(text.lower())})"
-        shape = wildcard_shape(value) if isinstance(value, SigmaString) else None
-        if shape is not None and shape[0] in ("startswith", "endswith", "contains"):
-            return self._mv_pattern(expr, shape[0], shape[1], isinstance(value, SigmaCasedString))
-        raise self.limitation(
-            path,
+        assert isinstance(value, SigmaString)
+        if not value.contains_special() and not has_letters(plain_text(value)):
+            return self.convert_condition_field_eq_val_str_case_sensitive(cond, state)
+        return super().convert_condition_field_eq_val_str(lowercase(cond), state)
+
+    def convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> Any:
+        if any(
+            isinstance(arg, ConditionFieldEqualsValueExpression)
+            and isinstance(arg.value, SigmaString)
+            and has_letters(plain_text(arg.value))
+            for arg in cond.args
+        ):
+            return super().convert_condition_as_in_expression(self.lowercase_list(cond), state)
+        with self.tokens(field_in_list_expression=self.case_sensitive_in_list_expression):
+            return super().convert_condition_as_in_expression(cond, state)
+
+    def convert_condition_field_eq_val_bool(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        if self._field(self.resolve(cond.field))[1] == "boolean":
+            with self.tokens(**self._BOOLEAN_TOKENS):
+                return super().convert_condition_field_eq_val_bool(cond, state)
+        return super().convert_condition_field_eq_val_bool(cond, state)
+
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        assert isinstance(cond.value, SigmaRegularExpression)
+        if _ignorecase(cond.value):
+            raise self.limitation(cond.field, "ES|QL RLIKE has no case-insensitive flag")
+        if unanchored_to_lucene(str(cond.value.regexp)) is None:
+            why = f"regex '{cond.value.regexp}' uses features ES|QL's RLIKE syntax lacks"
+            raise self.limitation(cond.field, why)
+        return super().convert_condition_field_eq_val_re(cond, state)
+
+    def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
+        return esql_string(unanchored_to_lucene(str(r.regexp)) or "")
+
+    def convert_condition_field_eq_val_cidr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        if cond.field != "sourceIPAddress":
+            raise self.limitation(
+                cond.field, "CIDR matching needs an ip-typed field; only sourceIPAddress has one"
+            )
+        assert isinstance(cond.value, SigmaCIDRExpression)
+        ipaddress.ip_network(cond.value.network)
+        return super().convert_condition_field_eq_val_cidr(cond, state)
+
+    def _multivalue_limitation(self, cond: ConditionFieldEqualsValueExpression) -> TargetLimitation:
+        return self.limitation(
+            cond.field,
             "on a multivalued (array) value ES|QL can test membership, a prefix, a suffix or a substring, "
             "not other patterns or ranges",
         )
 
-    @staticmethod
-    def _mv_pattern(expr: str, shape: str, text: str, cased: bool) -> str:
-        """A pattern on any element of a multivalued keyword: the values joined with a tab, which
-        CloudTrail's identifiers, ARNs and account ids do not contain, so `<tab>text` can only
-        match at an element's start and a substring without a tab cannot span two elements.
-        (ES|QL strings have no \\u escapes; \\t is one of the few they do have.)"""
-        delimiter = "\\t"
-        literal = "".join("\\\\" + c if c in "*?\\" else c for c in (text if cased else text.lower()))
-        pattern = {
-            "startswith": f"*{delimiter}{literal}*",
-            "endswith": f"*{literal}{delimiter}*",
-            "contains": f"*{literal}*",
-        }[shape]
-        joined = f'concat("{delimiter}", mv_concat({expr}, "{delimiter}"), "{delimiter}")'
-        if not cased:
-            joined = f"to_lower({joined})"
-        return f'{joined} like "{pattern}"'
-
-    def string_literal(self, text: str) -> str:
-        return esql_string(text)
-
-    def op_equals(self, expr: str, text: str, cased: bool, path: CloudTrailPath) -> str:
-        if cased or not has_letters(text):
-            return f"{expr} == {esql_string(text)}"
-        return f"to_lower({expr}) == {esql_string(text.lower())}"
-
-    def op_wildcard(self, expr: str, value: SigmaString, cased: bool, path: CloudTrailPath) -> str:
-        pattern = _esql_like_pattern(value)
-        if cased:
-            return f"{expr} like {esql_string(pattern)}"
-        return f"to_lower({expr}) like {esql_string(pattern.lower())}"
-
-    def op_regex(self, expr: str, value: SigmaRegularExpression, path: CloudTrailPath) -> str:
-        if "i" in regex_flags(value):
-            raise self.limitation(path, "ES|QL RLIKE has no case-insensitive flag")
-        translated = unanchored_to_lucene(regex_text(value))
-        if translated is None:
-            why = f"regex '{regex_text(value)}' uses features ES|QL's RLIKE syntax lacks"
-            raise self.limitation(path, why)
-        return f"{expr} rlike {esql_string(translated)}"
-
-    def op_cidr(self, expr: str, value: SigmaCIDRExpression, path: CloudTrailPath) -> str:
-        if path.sigma_name != "sourceIPAddress":
-            raise self.limitation(path, "CIDR matching needs an ip-typed field; only sourceIPAddress has one")
-        ipaddress.ip_network(value.network)
-        return f"cidr_match(source.ip, {esql_string(str(value.network))})"
-
-    def op_compare(self, expr: str, symbol: str, number: float | int, path: CloudTrailPath) -> str:
-        return f"to_double({expr}) {symbol} {number}"
-
-    def op_number_equals(self, expr: str, number: float | int, path: CloudTrailPath) -> str:
-        return f"to_double({expr}) == {number}"
-
-    def op_bool(self, expr: str, value: bool, path: CloudTrailPath) -> str:
-        if self._field(path)[1] == "boolean":
-            return f"{expr} == {'true' if value else 'false'}"
-        return f"to_lower({expr}) == {esql_string('true' if value else 'false')}"
-
-    def op_field_equals_field(self, left: str, right: str) -> str:
-        return f"to_lower({left}) == to_lower({right})"
-
-    def op_is_null(self, expr: str, path: CloudTrailPath) -> str:
-        return f"({expr} is null)"
-
-    def op_exists(self, expr: str, path: CloudTrailPath) -> str:
-        return f"({expr} is not null)"
-
-    def _in_expression(self, cond: Any, state: ConversionState) -> Any:
-        path = self.resolve(cond.args[0].field)
-        texts = [plain_text(arg.value) for arg in cond.args]
+    def convert_array_condition(
+        self, cond: ConditionFieldEqualsValueExpression, path: CloudTrailPath, state: ConversionState
+    ) -> str:
+        """Any element of a multivalued column: membership (mv_contains) or a pattern over the values
+        joined with a tab (prefix, suffix, substring); other tests are refused."""
         expr = self.scalar_expression(path)
-        if any(has_letters(text) for text in texts):
-            return f"to_lower({expr}) in ({', '.join(esql_string(t.lower()) for t in texts)})"
-        return f"{expr} in ({', '.join(esql_string(t) for t in texts)})"
+        value = cond.value
+        if isinstance(value, SigmaExists):
+            template = self.mv_exists_expression if value.exists else self.mv_not_exists_expression
+            return template.format(field=expr)
+        if isinstance(value, SigmaNull):
+            return self.field_null_expression.format(field=expr)
+        if isinstance(value, SigmaNumber):
+            # Flattened leaves are keywords holding the JSON text of the number ("22").
+            return self.mv_contains_expression.format(field=expr, value=esql_string(str(value)))
+        if not isinstance(value, SigmaString):
+            raise self._multivalue_limitation(cond)
+        cased = isinstance(value, SigmaCasedString)
+        if not value.contains_special():
+            if cased or not has_letters(plain_text(value)):
+                literal = self.convert_value_str(value, state)
+                return self.mv_contains_expression.format(field=expr, value=literal)
+            return self.mv_contains_expression.format(
+                field=f"to_lower({expr})", value=self.convert_value_str(value.lower(), state)
+            )
+        pattern = self._mv_pattern(value)
+        if pattern is None:
+            raise self._multivalue_limitation(cond)
+        joined = self.mv_joined_expression.format(field=expr)
+        if not cased:
+            joined, pattern = f"to_lower({joined})", pattern.lower()
+        return self.mv_like_expression.format(joined=joined, value=self.convert_value_str(pattern, state))
 
-    def finalize_query_default(self, rule: Any, query: Any, index: int, state: ConversionState) -> Any:
-        index_pattern = state.processing_state.get("index", DEFAULT_INDEX)
-        return f"from {index_pattern} metadata _id, _index, _version\n| where {query}"
+    @staticmethod
+    def _mv_pattern(value: SigmaString) -> SigmaString | None:
+        """The LIKE pattern over the tab-joined values for a prefix, suffix or substring value
+        (pySigma's tests for startswith/endswith/contains), or None for other wildcard uses."""
+        multi, tab = SpecialChars.WILDCARD_MULTI, "\t"
+        if value.endswith(multi) and not value[:-1].contains_special():
+            return multi + (tab + value[:-1]) + multi
+        if value.startswith(multi) and not value[1:].contains_special():
+            return multi + (value[1:] + tab) + multi
+        if value.startswith(multi) and value.endswith(multi) and not value[1:-1].contains_special():
+            return multi + value[1:-1] + multi
+        return None
 
 
 __all__ = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
 from sigma.rule import SigmaRule
@@ -45,3 +47,19 @@ class TargetLimitation(SigmaFeatureNotSupportedByBackendError):
         self.field = field
         self.target = target
         self.why = why
+
+
+class CurrentRule:
+    """Backend mixin: remembers the rule being converted, so that every refusal names it."""
+
+    target: ClassVar[str] = "?"
+    _rule: SigmaRule | SigmaCorrelationRule | None = None
+
+    def convert_rule(
+        self, rule: SigmaRule, output_format: str | None = None, callback: Any = None
+    ) -> list[Any]:
+        self._rule = rule
+        return super().convert_rule(rule, output_format, callback)  # type: ignore[misc,no-any-return]
+
+    def limitation(self, field: str | None, why: str) -> TargetLimitation:
+        return TargetLimitation(self._rule, field, self.target, why)

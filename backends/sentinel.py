@@ -12,22 +12,30 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
-from sigma.conditions import ConditionAND
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionItem,
+    ConditionNOT,
+    ConditionValueExpression,
+)
+from sigma.conversion.deferred import DeferredQueryExpression
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationRule
 from sigma.processing.pipeline import ProcessingPipeline
-from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaString
+from sigma.rule import SigmaRule
+from sigma.types import SigmaCIDRExpression
 
-from snaptrail.backends.chains import Chain, ChainStep, base_queries, build_chain
+from snaptrail.backends.chains import Chain, ChainStep, SlidingWindowChains
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
-from snaptrail.backends.values import anchored_regex, inline_flags, plain_text, regex_text, wildcard_shape
 from snaptrail.cloudtrail.registry import CloudTrailPath, Step, load_json_data
 
 TARGET = "sentinel"
-_STAGES = "snaptrail_kql_stages"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -89,33 +97,113 @@ def sentinel_pipeline() -> ProcessingPipeline:
     )
 
 
-class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
+@dataclass
+class MvApplyStage(DeferredQueryExpression):
+    """One `mv-apply` stage: expands an array path and counts the elements a predicate holds for into
+    the flag `__anyN`, which the condition then tests (`__anyN > 0`). pySigma keeps deferred
+    expressions in the conversion state; finish_query writes them after the main filter."""
+
+    text: str
+    flag: str
+
+    def finalize_expression(self) -> str:
+        return self.text
+
+
+@dataclass
+class AfterStagesFilter(DeferredQueryExpression):
+    """The conjuncts that read the stages' flags: a `where` that has to run after the stages."""
+
+    predicate: str
+
+    def finalize_expression(self) -> str:
+        return f"where {self.predicate}"
+
+
+def _stages(state: ConversionState) -> list[MvApplyStage]:
+    return [expression for expression in state.deferred if isinstance(expression, MvApplyStage)]
+
+
+# Typed columns (bool, datetime) are null when absent, strings are empty: their entries of the token table.
+_TYPED_TOKENS: dict[str, dict[str, Any]] = {
+    "bool": {
+        "field_null_expression": "isnull({field})",
+        "field_exists_expression": "isnotnull({field})",
+        "field_not_exists_expression": "not (isnotnull({field}))",
+        "bool_expression": "{field} == {value}",
+        "bool_values": {True: "true", False: "false"},
+    },
+    "datetime": {
+        "field_null_expression": "isnull({field})",
+        "field_exists_expression": "isnotnull({field})",
+        "field_not_exists_expression": "not (isnotnull({field}))",
+    },
+}
+
+
+class SentinelBackend(DefaultCloudTrailPipeline, SlidingWindowChains, CloudTrailExpressionBackend):
     name: ClassVar[str] = "snaptrail Microsoft Sentinel KQL (AWSCloudTrail)"
     identifier: ClassVar[str] = "snaptrail_sentinel"
     target: ClassVar[str] = TARGET
     formats: ClassVar[dict[str, str]] = {"default": "KQL query over the AWSCloudTrail table"}
     default_pipeline = staticmethod(sentinel_pipeline)
-    # KQL's `not` is a function: not(expr).
-    not_token: ClassVar[str] = "not"
 
-    # ---- expressions ----------------------------------------------------------------------------
+    # ---- token table ----------------------------------------------------------------------------
+    eq_token: ClassVar[str] = " =~ "
+    eq_expression: ClassVar[str] = "{field} =~ {value}"
+    case_sensitive_eq_expression: ClassVar[str] = "{field} == {value}"
+    startswith_expression: ClassVar[str] = "{field} startswith {value}"
+    endswith_expression: ClassVar[str] = "{field} endswith {value}"
+    contains_expression: ClassVar[str] = "{field} contains {value}"
+    case_sensitive_startswith_expression: ClassVar[str] = "{field} startswith_cs {value}"
+    case_sensitive_endswith_expression: ClassVar[str] = "{field} endswith_cs {value}"
+    case_sensitive_contains_expression: ClassVar[str] = "{field} contains_cs {value}"
+    # Any other wildcard use is a full-match regex; KQL strings have no wildcards of their own.
+    wildcard_match_expression: ClassVar[str] = '{field} matches regex "(?i)^{regex}$"'
+    case_sensitive_match_expression: ClassVar[str] = '{field} matches regex "^{regex}$"'
+    wildcard_multi: ClassVar[str] = "*"
+    wildcard_single: ClassVar[str] = "?"
+    escape_char: ClassVar[str] = "\\"
+    # With SigmaString.to_regex's own set, exactly the characters Python's re.escape escapes.
+    add_escaped_re: ClassVar[str] = "-&~# \t\n\r\v\f"
+    re_expression: ClassVar[str] = '{field} matches regex "{regex}"'
+    # Inside the KQL string: `"` and `\` escaped; flags as pySigma's inline (?ims) prefix.
+    re_escape: ClassVar[list[str]] = ['"']
+    field_in_list_expression: ClassVar[str] = "{field} {op} ({list})"
+    or_in_operator: ClassVar[str] = "in~"
+    cidr_expression: ClassVar[str] = 'ipv4_is_in_range({field}, "{value}")'
+    cidr6_expression: ClassVar[str] = 'ipv6_is_in_range({field}, "{value}")'
+    # toreal() of an absent value is null and `not(null)` drops the row; Sigma says an absent field
+    # does not match, so numeric tests are coalesced to false (strings are never null in Kusto).
+    compare_op_expression: ClassVar[str] = "coalesce(toreal({field}) {operator} {value}, false)"
+    field_eq_num_expression: ClassVar[str] = "coalesce(toreal({field}) == {value}, false)"
+    bool_values: ClassVar[dict[bool, str | None]] = {True: '"true"', False: '"false"'}
+    bool_expression: ClassVar[str] = "{field} =~ {value}"
+    field_null_expression: ClassVar[str] = "isempty({field})"
+    field_exists_expression: ClassVar[str] = "isnotempty({field})"
+    field_not_exists_expression: ClassVar[str] = "not (isnotempty({field}))"
+    field_equals_field_expression: ClassVar[str] = "{field1} =~ {field2}"
+    # The query is `AWSCloudTrail | where <before the stages> | mv-apply ... | where <after> | project-away`.
+    deferred_start: ClassVar[str] = "\n| "
+    deferred_separator: ClassVar[str] = "\n| "
+
+    _in_condition: bool = False  # converting below the root of a rule's condition
+
+    def quote_string(self, s: str) -> str:
+        return kql_string(s)
+
+    # ---- paths ----------------------------------------------------------------------------------
     def _typed(self, path: CloudTrailPath) -> tuple[str, str]:
         scalars, json_roots = _columns()
         if path.sigma_name in scalars:
             return scalars[path.sigma_name]
         if path.root in json_roots:
             return _member(f"parse_json({json_roots[path.root]})", path.steps[1:]), "dynamic"
-        raise self.limitation(path, sentinel_name.__doc__ or "")
+        raise self.path_limitation(path, sentinel_name.__doc__ or "")
 
     def scalar_expression(self, path: CloudTrailPath) -> str:
         expr, kind = self._typed(path)
         return f"tostring({expr})" if kind == "dynamic" else expr
-
-    def _kind(self, expr: str, path: CloudTrailPath) -> str:
-        scalars, _ = _columns()
-        if path.sigma_name in scalars and not expr.startswith("tostring(__e"):
-            return scalars[path.sigma_name][1]
-        return "string"
 
     def any_element(self, path: CloudTrailPath, predicate: Predicate, state: ConversionState) -> str:
         _, json_roots = _columns()
@@ -124,9 +212,8 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
         elif path.root in json_roots:
             base = f"parse_json({json_roots[path.root]})"
         else:
-            raise self.limitation(path, "array path outside the JSON-text columns")
-        stages: list[str] = state.processing_state.setdefault(_STAGES, [])
-        index = len(stages)
+            raise self.path_limitation(path, "array path outside the JSON-text columns")
+        index = len(_stages(state))
         segments = path.split_at_arrays()
         first, middle, leaf = segments[0], segments[1:-1], segments[-1]
         element = f"__e{index}_0"
@@ -139,82 +226,66 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
         value = f"tostring({_member(element, leaf)})"
         flag = f"__any{index}"
         body = " | ".join([*expansions, f"summarize {flag} = countif({predicate(value)})"])
-        stages.append(f"mv-apply {element.rsplit('_', 1)[0]}_0 = {source} on ({body})")
-        state.processing_state.setdefault("snaptrail_kql_flags", []).append(flag)
+        MvApplyStage(state, f"mv-apply __e{index}_0 = {source} on ({body})", flag)
         return f"{flag} > 0"
 
-    def string_literal(self, text: str) -> str:
-        return kql_string(text)
+    # ---- what the token table cannot say ----------------------------------------------------------
+    def convert_condition_field_eq_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        scalars, _ = _columns()
+        column = scalars.get(str(cond.field))
+        with self.tokens(**_TYPED_TOKENS.get(column[1] if column else "", {})):
+            return super().convert_condition_field_eq_val(cond, state)
 
-    def op_equals(self, expr: str, text: str, cased: bool, path: CloudTrailPath) -> str:
-        return f"{expr} {'==' if cased else '=~'} {kql_string(text)}"
+    def convert_condition_field_eq_val_cidr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        assert isinstance(cond.value, SigmaCIDRExpression)
+        if isinstance(cond.value.network, ipaddress.IPv6Network):
+            with self.tokens(cidr_expression=self.cidr6_expression):
+                return super().convert_condition_field_eq_val_cidr(cond, state)
+        return super().convert_condition_field_eq_val_cidr(cond, state)
 
-    def op_wildcard(self, expr: str, value: SigmaString, cased: bool, path: CloudTrailPath) -> str:
-        shape = wildcard_shape(value)
-        suffix = "_cs" if cased else ""
-        if shape is not None and shape[0] in ("startswith", "endswith", "contains"):
-            return f"{expr} {shape[0]}{suffix} {kql_string(shape[1])}"
-        regex = anchored_regex(value)
-        return f"{expr} matches regex {kql_string(regex if cased else '(?i)' + regex)}"
-
-    def op_regex(self, expr: str, value: SigmaRegularExpression, path: CloudTrailPath) -> str:
-        return f"{expr} matches regex {kql_string(inline_flags(value) + regex_text(value))}"
-
-    def op_cidr(self, expr: str, value: SigmaCIDRExpression, path: CloudTrailPath) -> str:
-        function = (
-            "ipv4_is_in_range" if isinstance(value.network, ipaddress.IPv4Network) else "ipv6_is_in_range"
-        )
-        return f"{function}({expr}, {kql_string(str(value.network))})"
-
-    # Strings are never null in Kusto, but toreal() of an absent value is, and `not(null)` drops the
-    # row; Sigma says an absent field does not match, so numeric tests are coalesced to false.
-    def op_compare(self, expr: str, symbol: str, number: float | int, path: CloudTrailPath) -> str:
-        return f"coalesce(toreal({expr}) {symbol} {number}, false)"
-
-    def op_number_equals(self, expr: str, number: float | int, path: CloudTrailPath) -> str:
-        return f"coalesce(toreal({expr}) == {number}, false)"
-
-    def op_bool(self, expr: str, value: bool, path: CloudTrailPath) -> str:
-        if self._kind(expr, path) == "bool":
-            return f"{expr} == {'true' if value else 'false'}"
-        return f"{expr} =~ {kql_string('true' if value else 'false')}"
-
-    def op_is_null(self, expr: str, path: CloudTrailPath) -> str:
-        return f"isnull({expr})" if self._kind(expr, path) in ("bool", "datetime") else f"isempty({expr})"
-
-    def op_exists(self, expr: str, path: CloudTrailPath) -> str:
-        return (
-            f"isnotnull({expr})" if self._kind(expr, path) in ("bool", "datetime") else f"isnotempty({expr})"
-        )
-
-    def op_field_equals_field(self, left: str, right: str) -> str:
-        return f"{left} =~ {right}"
-
-    def _in_expression(self, cond: Any, state: ConversionState) -> Any:
-        path = self.resolve(cond.args[0].field)
-        values = ", ".join(kql_string(plain_text(arg.value)) for arg in cond.args)
-        return f"{self.scalar_expression(path)} in~ ({values})"
-
-    def convert_condition_not(self, cond: Any, state: ConversionState) -> Any:
-        inner = self.convert_condition(cond.args[0], state)
-        return f"not({inner})"
+    def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Any:
+        # KQL's `not` is a function: not(expr).
+        return f"not({self.convert_condition(cond.args[0], state)})"
 
     # ---- query assembly -------------------------------------------------------------------------
-    def convert_condition_and(self, cond: ConditionAND, state: ConversionState) -> Any:
-        """At the root, conjuncts that need no mv-apply are kept apart so they filter rows first."""
-        if not self._is_top(cond):
-            return super().convert_condition_and(cond, state)
-        scalar_parts, array_parts = [], []
-        for arg in self._conjuncts(cond):
-            before = len(state.processing_state.get(_STAGES, []))
-            if self.compare_precedence(cond, arg):
+    def convert_condition(
+        self,
+        cond: ConditionItem | ConditionFieldEqualsValueExpression | ConditionValueExpression | None,
+        state: ConversionState,
+    ) -> Any:
+        """At the root, conjuncts that need no mv-apply are kept apart so they filter rows before the
+        stages (the main query); the others become a deferred `where` after the stages."""
+        if self._in_condition:
+            return super().convert_condition(cond, state)
+        self._in_condition = True
+        try:
+            return self._convert_root(cond, state)
+        finally:
+            self._in_condition = False
+
+    def _convert_root(
+        self,
+        cond: ConditionItem | ConditionFieldEqualsValueExpression | ConditionValueExpression | None,
+        state: ConversionState,
+    ) -> Any:
+        before: list[str] = []
+        after: list[str] = []
+        for arg in self._conjuncts(cond) if isinstance(cond, ConditionAND) else [cond]:
+            stages = len(_stages(state))
+            if arg is cond or self.compare_precedence(cond, arg):  # type: ignore[arg-type]
                 text = self.convert_condition(arg, state)
             else:
                 text = self.convert_condition_group(arg, state)
-            after = len(state.processing_state.get(_STAGES, []))
-            (array_parts if after > before else scalar_parts).append(str(text))
-        state.processing_state["snaptrail_kql_prefilter"] = " and ".join(scalar_parts)
-        return " and ".join(array_parts) if array_parts else ""
+            (after if len(_stages(state)) > stages else before).append(str(text))
+        if after:
+            filter_after = AfterStagesFilter(state, " and ".join(after))
+            if not before:
+                return filter_after  # pySigma's convention: the whole query is deferred
+        return " and ".join(before)
 
     @classmethod
     def _conjuncts(cls, cond: ConditionAND) -> list[Any]:
@@ -224,26 +295,21 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
             result.extend(cls._conjuncts(arg) if isinstance(arg, ConditionAND) else [arg])
         return result
 
-    @staticmethod
-    def _is_top(cond: Any) -> bool:
-        from sigma.conditions import ConditionItem
-
-        parent = cond.parent
-        # The root condition's parent is the parsed-condition holder, not a condition item.
-        return not isinstance(parent, ConditionItem)
-
-    def finish_query(self, rule: Any, query: Any, state: ConversionState) -> Any:
-        return query
+    def finish_query(self, rule: SigmaRule | SigmaCorrelationRule, query: Any, state: ConversionState) -> Any:
+        """pySigma appends deferred parts after the main query; in KQL the main query is the `where`
+        before the stages (if any), then the stages and the filter after them, then the stages'
+        flags are dropped."""
+        if isinstance(rule, SigmaCorrelationRule):
+            return super().finish_query(rule, query, state)  # a chain is a complete query
+        parts = [f"where {query}"] if isinstance(query, str) and query else []
+        parts.extend(str(expression.finalize_expression()) for expression in state.deferred)
+        flags = [stage.flag for stage in _stages(state)]
+        if flags:
+            parts.append(f"project-away {', '.join(flags)}")
+        return table_name() + self.deferred_start + self.deferred_separator.join(parts)
 
     # ---- chains ---------------------------------------------------------------------------------
     # A chain query returns one row per alert: TimeGenerated, EventIds (in order), ChainKey.
-    def convert_correlation_rule(
-        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
-    ):
-        self._rule = rule
-        self.last_processing_pipeline.apply(rule)
-        return [self._chain_kql(build_chain(rule, self.target, base_queries(rule)))]
-
     def _step_let(self, index: int, step: ChainStep, chain: Chain) -> str:
         keys = [self.scalar_expression(self.resolve(field)) for field in step.keys]
         key = keys[0] if len(keys) == 1 else "strcat(" + ', "|", '.join(keys) + ")"
@@ -257,7 +323,7 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
             f"| extend t = TimeGenerated, id = AwsEventId, k = {key}{value};"
         )
 
-    def _chain_kql(self, chain: Chain) -> str:
+    def chain_query(self, chain: Chain) -> str:
         """One row per alert: the AWSCloudTrail row of the chain's last event, plus EventIds (in
         order) and ChainKey."""
         window = f"{chain.window_seconds}s"
@@ -305,17 +371,3 @@ class SentinelBackend(DefaultCloudTrailPipeline, CloudTrailExpressionBackend):
             f"| project-away t, id, id1, k, n, prev_n"
         )
         return "\n".join([*lets, body])
-
-    def finalize_query_default(self, rule: Any, query: Any, index: int, state: ConversionState) -> Any:
-        lines = [table_name()]
-        prefilter = state.processing_state.get("snaptrail_kql_prefilter")
-        if prefilter:
-            lines.append(f"| where {prefilter}")
-        stages = state.processing_state.get(_STAGES, [])
-        lines.extend(f"| {stage}" for stage in stages)
-        if query:
-            lines.append(f"| where {query}")
-        flags = state.processing_state.get("snaptrail_kql_flags", [])
-        if flags:
-            lines.append(f"| project-away {', '.join(flags)}")
-        return "\n".join(lines)

@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 
 from sigma.backends.splunk import SplunkBackend
 from sigma.conversion.state import ConversionState
+from sigma.processing.conditions import IsSigmaRuleCondition
 from sigma.processing.pipeline import ProcessingPipeline, QueryPostprocessingItem
 from sigma.processing.postprocessing import EmbedQueryTransformation
 from sigma.types import SigmaString, SpecialChars
 
-from snaptrail.backends.chains import Chain, base_queries, build_chain
+from snaptrail.backends.chains import Chain, SlidingWindowChains
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
-from snaptrail.backends.errors import TargetLimitation
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TARGET = "splunk"
@@ -90,14 +90,17 @@ def splunk_pipeline() -> ProcessingPipeline:
         splunk_name,
         ["splunk", "snaptrail_splunk"],
         postprocessing_items=[
+            # A rule's search starts with the macro; a chain's steps already do (multisearch).
             QueryPostprocessingItem(
-                EmbedQueryTransformation(prefix=f"`{BASE_MACRO}` "), identifier="snaptrail_splunk_base_macro"
+                EmbedQueryTransformation(prefix=f"`{BASE_MACRO}` "),
+                rule_conditions=[IsSigmaRuleCondition()],
+                identifier="snaptrail_splunk_base_macro",
             )
         ],
     )
 
 
-class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SplunkBackend):
+class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SlidingWindowChains, SplunkBackend):
     """Upstream SPL generation with the gaps that matter for CloudTrail closed."""
 
     name: ClassVar[str] = "snaptrail Splunk SPL (Splunk Add-on for AWS, aws:cloudtrail)"
@@ -108,18 +111,12 @@ class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SplunkBackend):
     # Splunk's CASE() makes a search term case-sensitive; upstream has no |cased support.
     case_sensitive_match_expression: ClassVar[str] = "{field}=CASE({value})"
 
-    _rule: Any = None
-
-    def convert_rule(self, rule: Any, output_format: str | None = None, callback: Any = None) -> list[Any]:
-        self._rule = rule
-        return super().convert_rule(rule, output_format, callback)
+    target: ClassVar[str] = TARGET
 
     def _refuse_single_wildcard(self, field: str, value: Any) -> None:
         # SPL search has only `*`; upstream turns Sigma's `?` into `*`, which matches more.
         if isinstance(value, SigmaString) and SpecialChars.WILDCARD_SINGLE in value.s:
-            raise TargetLimitation(
-                self._rule, field, TARGET, "SPL search has no single-character wildcard (Sigma '?')"
-            )
+            raise self.limitation(field, "SPL search has no single-character wildcard (Sigma '?')")
 
     def convert_condition_field_eq_val_str(self, cond: Any, state: ConversionState) -> Any:
         self._refuse_single_wildcard(cond.field, cond.value)
@@ -133,22 +130,13 @@ class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SplunkBackend):
     # Upstream correlates in `bin _time` buckets and has no temporal_ordered. Here windows slide
     # (streamstats time_window) and order is enforced; a chain's evidence travels as a tag
     # "<zero-padded start epoch>|<eventID>,<eventID>..." so that max() picks the latest start.
-    finalize_correlation_subqueries: ClassVar[bool] = True
-
-    def convert_correlation_rule(
-        self, rule: Any, output_format: Any = None, method: Any = None, callback: Any = None
-    ):
-        self._rule = rule
-        self.last_processing_pipeline.apply(rule)
-        chain = build_chain(rule, TARGET, base_queries(rule))
-        return [chain_spl(chain)]
+    def chain_query(self, chain: Chain) -> str:
+        return chain_spl(chain)
 
     def convert_condition_field_eq_field(self, cond: Any, state: ConversionState) -> Any:
         # Upstream raises a bare NotImplementedError for |fieldref|contains/startswith/endswith.
         if cond.value.starts_with or cond.value.ends_with:
-            raise TargetLimitation(
-                self._rule, cond.field, TARGET, "a pattern built from another field (|fieldref|contains etc.)"
-            )
+            raise self.limitation(cond.field, "a pattern built from another field (|fieldref|contains etc.)")
         return super().convert_condition_field_eq_field(cond, state)
 
     def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> Any:

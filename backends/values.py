@@ -1,80 +1,11 @@
-"""Turning Sigma values into the pieces each query language needs (plain text, LIKE patterns, regexes)."""
+"""Value rendering that is specific to Lucene's regexp dialect (Elasticsearch query_string, EQL, ES|QL
+RLIKE) and not in pySigma. Everything else goes through pySigma's SigmaString and regex handling."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from sigma.types import SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString, SpecialChars
-
-Piece = str | SpecialChars
-
-
-def pieces(value: SigmaString) -> list[Piece]:
-    """The value as literal text runs and wildcard markers (placeholders are resolved earlier)."""
-    result: list[Piece] = []
-    for part in value.s:
-        if isinstance(part, str):
-            result.append(part)
-        elif part in (SpecialChars.WILDCARD_MULTI, SpecialChars.WILDCARD_SINGLE):
-            result.append(part)
-        else:
-            raise ValueError(f"unresolved special part {part!r} in value '{value}'")
-    return result
-
-
-def has_wildcards(value: SigmaString) -> bool:
-    return any(isinstance(piece, SpecialChars) for piece in pieces(value))
-
-
-def plain_text(value: SigmaString) -> str:
-    """The value's text; only for values without wildcards."""
-    return "".join(piece for piece in pieces(value) if isinstance(piece, str))
-
-
-def wildcard_shape(value: SigmaString) -> tuple[str, str] | None:
-    """('startswith'|'endswith'|'contains'|'equals', text) when the value is one literal run with
-    a leading and/or trailing `*` only; None for any other wildcard use."""
-    parts = pieces(value)
-    multi = SpecialChars.WILDCARD_MULTI
-    leading = bool(parts) and parts[0] == multi
-    trailing = len(parts) > 1 and parts[-1] == multi
-    core = parts[(1 if leading else 0) : (len(parts) - 1 if trailing else len(parts))]
-    if any(isinstance(piece, SpecialChars) for piece in core):
-        return None
-    text = "".join(str(piece) for piece in core)
-    if leading and trailing:
-        return ("contains", text)
-    if leading:
-        return ("endswith", text)
-    if trailing:
-        return ("startswith", text)
-    return ("equals", text)
-
-
-def render(value: SigmaString, multi: str, single: str, literal: Callable[[str], str]) -> str:
-    """The value in a target's pattern syntax: its wildcards as `multi`/`single`, text through `literal`."""
-    out = []
-    for piece in pieces(value):
-        if piece == SpecialChars.WILDCARD_MULTI:
-            out.append(multi)
-        elif piece == SpecialChars.WILDCARD_SINGLE:
-            out.append(single)
-        else:
-            out.append(literal(str(piece)))
-    return "".join(out)
-
-
-def like_pattern(value: SigmaString, escape: str = "\\") -> str:
-    """SQL LIKE pattern: `%`/`_` wildcards, literal `%`, `_` and the escape character escaped."""
-    special = re.compile("([%_" + re.escape(escape) + "])")
-    return render(value, "%", "_", lambda text: special.sub(lambda m: escape + m.group(1), text))
-
-
-def anchored_regex(value: SigmaString) -> str:
-    """A full-match RE2/PCRE regex equivalent to the wildcard value (`^...$`)."""
-    return "^" + render(value, ".*", ".", re.escape) + "$"
-
+from sigma.types import SigmaString
 
 # Characters with a meaning in Lucene's regexp syntax (RegExp.java): escaped to stay literal.
 _LUCENE_REGEX_RESERVED = set('.?+*|{}[]()"\\#@&<>~/')
@@ -95,7 +26,10 @@ def lucene_regex_literal(text: str, case_insensitive: bool) -> str:
 
 
 def lucene_regex_for_wildcards(value: SigmaString, case_insensitive: bool) -> str:
-    return render(value, ".*", ".", lambda text: lucene_regex_literal(text, case_insensitive))
+    """The wildcard value as a full-match Lucene regexp: text through lucene_regex_literal, wildcards
+    as `.*` and `.` (pySigma's conversion, with the text already escaped)."""
+    literal = value.map_str_parts(lambda text: lucene_regex_literal(text, case_insensitive))
+    return literal.convert(escape_char=None, wildcard_multi=".*", wildcard_single=".")
 
 
 # Regex features outside Lucene's RegExp dialect (used by Elasticsearch query_string, EQL and
@@ -120,25 +54,6 @@ def unanchored_to_lucene(regex: str) -> str | None:
     return f"{start}({body}){end}" if (start or end) else body
 
 
-def regex_text(value: SigmaRegularExpression) -> str:
-    """The regex as written in the rule (pySigma keeps it as an unescaped SigmaString)."""
-    return str(value.regexp)
-
-
-def regex_flags(value: SigmaRegularExpression) -> set[str]:
-    names = {
-        SigmaRegularExpressionFlag.IGNORECASE: "i",
-        SigmaRegularExpressionFlag.MULTILINE: "m",
-        SigmaRegularExpressionFlag.DOTALL: "s",
-    }
-    return {names[flag] for flag in value.flags}
-
-
-def inline_flags(value: SigmaRegularExpression) -> str:
-    """RE2/PCRE inline flag group such as `(?i)`, or ''."""
-    flags = "".join(sorted(regex_flags(value)))
-    return f"(?{flags})" if flags else ""
-
-
 def has_letters(text: str) -> bool:
+    """Whether case folding changes the text (a value without letters needs no case-insensitive form)."""
     return any(char.lower() != char.upper() for char in text)
