@@ -218,10 +218,10 @@ def declared_fixtures(context: BuildContext) -> tuple[bool, dict[str, list[Fixtu
                 cases_file=cases_file,
             )
         else:
-            declared = Path(os.path.relpath(case.path, case.cases_file.parent.resolve())).as_posix()
+            declared = Path(os.path.relpath(case.record_path, case.cases_file.parent.resolve())).as_posix()
             entry = FixtureCase(
                 expect=case.expect,
-                record=_shown(case.path, base),
+                record=_shown(case.record_path, base),
                 declared=declared,
                 event=_event_summary(case),
                 shape=case.shape,

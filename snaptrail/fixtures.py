@@ -52,7 +52,7 @@ class RecordCase:
     rule_id: str
     cases_file: Path
     declared: str  # the path as written in cases.yml
-    path: Path  # resolved
+    record_path: Path  # resolved
     expect_match: bool
     note: str
     shape: str
@@ -60,9 +60,9 @@ class RecordCase:
 
     @cached_property
     def record(self) -> dict[str, Any]:
-        data = json.loads(self.path.read_text(encoding="utf-8"))
+        data = json.loads(self.record_path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
-            raise ValueError(f"{self.path}: a fixture record must be one JSON object")
+            raise ValueError(f"{self.record_path}: a fixture record must be one JSON object")
         return data
 
     @property
@@ -72,6 +72,11 @@ class RecordCase:
     @property
     def expect(self) -> str:
         return "match" if self.expect_match else "no_match"
+
+    @property
+    def label(self) -> str:
+        """How a test failure names the case: the cases.yml folder, the record, the expectation."""
+        return f"{self.cases_file.parent.name}/{self.declared} ({self.expect})"
 
 
 @dataclass(frozen=True)

@@ -1,88 +1,76 @@
-"""Loading the declared fixture cases: `tests/fixtures/**/cases.yml` links records to a rule id."""
+"""The shipped corpus and its fixtures, loaded once per test session and shared by every test module.
+
+Rules are parsed once (`snaptrail.corpus.Corpus`) and fixtures read once (`snaptrail.fixtures`, the one
+`cases.yml` reader the product uses too); the compiled table is cached per target by the corpus.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-import yaml
+from snaptrail.config import Config, load_config
+from snaptrail.corpus import Corpus
+from snaptrail.fixtures import ChainCase, Fixtures, RecordCase, load_fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 RULES = REPO / "sigma" / "rules"
+FILTERS = REPO / "sigma" / "filters"
+SHIPPED_CONFIG = REPO / "snaptrail.yml"
 
+Case = RecordCase
 
-@dataclass(frozen=True)
-class Case:
-    rule_id: str
-    record_path: Path
-    expect_match: bool
-    note: str
-    shape: str
-    cases_file: Path
-
-    @property
-    def record(self) -> dict[str, Any]:
-        return load_record(self.record_path)
-
-    @property
-    def event_id(self) -> str:
-        return str(self.record["eventID"])
-
-    @property
-    def label(self) -> str:
-        return f"{self.record_path.relative_to(FIXTURES)} ({'match' if self.expect_match else 'no_match'})"
+__all__ = [
+    "FILTERS", "FIXTURES", "REPO", "RULES", "SHIPPED_CONFIG", "Case", "ChainCase", "all_cases",
+    "cases_for", "chain_cases_for", "fixtures", "rule_corpus", "rule_files_by_id", "single_event_rule_ids",
+]  # fmt: skip
 
 
 @cache
-def load_record(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+def rule_corpus(with_filters: bool = False) -> Corpus:
+    """The shipped rules as written (no filters), or with the shipped filters and snaptrail.yml."""
+    if with_filters:
+        return Corpus.load([RULES], [FILTERS], shipped_config())
+    return Corpus.load([RULES])
 
 
 @cache
-def all_cases() -> tuple[Case, ...]:
-    cases = []
-    for cases_file in sorted((FIXTURES / "rules").rglob("cases.yml")):  # chains: tests/test_chains.py
-        data = yaml.safe_load(cases_file.read_text(encoding="utf-8"))
-        for entry in data["cases"]:
-            expect = entry["expect"]
-            if expect not in ("match", "no_match"):
-                raise ValueError(f"{cases_file}: expect must be match or no_match, not {expect!r}")
-            cases.append(
-                Case(
-                    rule_id=str(data["rule_id"]),
-                    record_path=(cases_file.parent / entry["record"]).resolve(),
-                    expect_match=expect == "match",
-                    note=str(entry.get("note", "")),
-                    shape=str(entry.get("shape", "")),
-                    cases_file=cases_file,
-                )
-            )
-    return tuple(cases)
+def shipped_config() -> Config:
+    return load_config(SHIPPED_CONFIG)
+
+
+@cache
+def fixtures() -> Fixtures:
+    loaded = load_fixtures([FIXTURES])
+    if loaded.problems:
+        raise ValueError("fixture declarations are broken:\n" + "\n".join(p.text() for p in loaded.problems))
+    return loaded
+
+
+def all_cases() -> tuple[RecordCase, ...]:
+    return tuple(fixtures().records)
+
+
+def cases_for(rule_id: str) -> list[RecordCase]:
+    return [case for case in fixtures().records if case.rule_id == rule_id]
+
+
+def chain_cases_for(rule_id: str) -> list[ChainCase]:
+    return [case for case in fixtures().chains if case.rule_id == rule_id]
 
 
 @cache
 def rule_files_by_id() -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for path in sorted(RULES.rglob("*.yml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if isinstance(document, dict) and "id" in document:
-            found[str(document["id"])] = path
-    return found
+    return {str(rule.id): Path(str(rule.source.path)) for rule in rule_corpus().collection.rules}
 
 
 @cache
 def single_event_rule_ids() -> list[str]:
     """Rules other than chains (correlation rules), which tests/test_chains.py proves."""
-    return sorted(
-        rule_id
-        for rule_id, path in rule_files_by_id().items()
-        if "correlation" not in yaml.safe_load(path.read_text(encoding="utf-8"))
-    )
+    return sorted(info.id for info in rule_corpus().rules if not info.is_chain)
 
 
-def cases_for(rule_id: str) -> list[Case]:
-    return [case for case in all_cases() if case.rule_id == rule_id]
+@cache
+def chain_rule_ids() -> list[str]:
+    return sorted(info.id for info in rule_corpus().rules if info.is_chain)

@@ -14,7 +14,7 @@ from snaptrail.backends.values import lucene_regex_literal
 from snaptrail.config import load_config
 from snaptrail.convert import convert, load_rules
 from snaptrail.engine import CloudTrailStore
-from snaptrail.storage import to_ecs_document
+from checkers.storage import to_ecs_document
 
 from checkers.executors import eql_event_ids, kql_event_ids
 from checkers.kusto_checker import KustoChecker

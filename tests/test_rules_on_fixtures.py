@@ -22,7 +22,7 @@ from snaptrail.backends import TARGETS
 from snaptrail.backends.elastic import ecs_field_types
 from snaptrail.convert import Conversion, convert
 from snaptrail.engine import CloudTrailStore
-from snaptrail.storage import to_ecs_document, to_splunk_event
+from checkers.storage import to_ecs_document, to_splunk_event
 
 from checkers.executors import eql_event_ids, kql_event_ids
 from checkers.spl_structure import check_spl

@@ -20,7 +20,7 @@ import pytest
 from snaptrail.backends.elastic import ecs_field_types
 from snaptrail.convert import Conversion, convert
 from snaptrail.engine import CloudTrailStore
-from snaptrail.storage import to_ecs_document
+from checkers.storage import to_ecs_document
 
 from checkers.executors import eql_event_ids, eql_results, kql_event_ids
 from checkers.kusto_checker import KustoChecker

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from snaptrail.backends.sentinel import sentinel_table
-from snaptrail.storage import to_ecs_document, to_sentinel_row
+from checkers.storage import to_ecs_document, to_sentinel_row
 
 KUSTO_TO_DUCKDB = {"string": "VARCHAR", "bool": "BOOLEAN", "datetime": "TIMESTAMPTZ"}
 
