@@ -7,11 +7,9 @@ field the search names is one the Splunk Add-on for AWS extracts for the rule's 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any
 
-import yaml
-from sigma.correlations import SigmaCorrelationTimespan
+from sigma.correlations import SigmaCorrelationRule
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
 from snaptrail.backends.splunk import BASE_MACRO, splunk_name
 from snaptrail.cloudtrail.registry import registry
@@ -21,18 +19,20 @@ _FIELD = re.compile(r"(?:^|[\s(])([A-Za-z_][\w.{}:]*)\s*(?:!?=|<=?|>=?|\s+IN\s*\
 _REGEX_COMMAND = re.compile(r"\|\s*regex\s+([A-Za-z_][\w.{}:]*)\s*!?=")
 
 
-def _event_names(detection: Any) -> set[str]:
+def _event_names(rule: SigmaRule) -> set[str]:
+    """The eventName values a parsed rule tests, in any of its detections."""
     names: set[str] = set()
-    if isinstance(detection, dict):
-        for key, value in detection.items():
-            if key.split("|")[0] == "eventName":
-                names.update(value if isinstance(value, list) else [value])
-            else:
-                names.update(_event_names(value))
-    elif isinstance(detection, list):
-        for item in detection:
-            names.update(_event_names(item))
-    return {str(name) for name in names}
+
+    def walk(item: SigmaDetection | SigmaDetectionItem) -> None:
+        if isinstance(item, SigmaDetection):
+            for child in item.detection_items:
+                walk(child)
+        elif item.field == "eventName":
+            names.update(str(value) for value in item.value)
+
+    for detection in rule.detection.detections.values():
+        walk(detection)
+    return names
 
 
 def _strip_strings(query: str) -> tuple[str, list[str]]:
@@ -66,7 +66,7 @@ def known_splunk_fields(event_names: set[str]) -> set[str]:
     return {splunk_name(path) for path in paths}
 
 
-def check_spl(query: str, rule_file: Path, extracted: set[str] | None = None) -> list[str]:
+def check_spl(query: str, rule: SigmaRule, extracted: set[str] | None = None) -> list[str]:
     problems: list[str] = []
     if not query.startswith(f"`{BASE_MACRO}`"):
         problems.append(f"search does not start with the base macro `{BASE_MACRO}`")
@@ -82,8 +82,7 @@ def check_spl(query: str, rule_file: Path, extracted: set[str] | None = None) ->
         problems.append("unbalanced parentheses")
     if bare.count("`") % 2:
         problems.append("unbalanced macro backticks")
-    rule = yaml.safe_load(rule_file.read_text(encoding="utf-8"))
-    known = known_splunk_fields(_event_names(rule.get("detection", {})))
+    known = known_splunk_fields(_event_names(rule))
     fields = set(_FIELD.findall(bare)) | set(_REGEX_COMMAND.findall(bare))
     for field in sorted(fields - {"NOT", "OR", "AND", "CASE", "search", "regex", "where"}):
         if field not in known:
@@ -93,7 +92,7 @@ def check_spl(query: str, rule_file: Path, extracted: set[str] | None = None) ->
     return problems
 
 
-def check_spl_chain(query: str, chain: dict[str, Any]) -> list[str]:
+def check_spl_chain(query: str, chain: SigmaCorrelationRule) -> list[str]:
     """Structure of a chain search: each step's search is a well-formed base search, events are
     time-sorted before a sliding `streamstats time_window` (never `bin _time` buckets)."""
     problems = []
@@ -103,12 +102,12 @@ def check_spl_chain(query: str, chain: dict[str, Any]) -> list[str]:
         problems.append("unbalanced brackets or parentheses")
     if "bin _time" in query or "bucket _time" in query:
         problems.append("clock-aligned buckets: chains must use sliding windows")
-    seconds = int(SigmaCorrelationTimespan(str(chain["correlation"]["timespan"])).seconds)
+    seconds = int(chain.timespan.seconds)
     if f"streamstats time_window={seconds}s" not in query:
         problems.append(f"no sliding streamstats window of {seconds}s")
     if "| sort 0 + _time" not in query:
         problems.append("events are not sorted by time before streamstats")
-    steps = chain["correlation"]["rules"]
+    steps = chain.rules
     searches = re.findall(r"\[search (`" + BASE_MACRO + r"`[^\]]*?) \| eval snaptrail_key=", query)
     if len(steps) > 1 and len(searches) != len(steps):
         problems.append(f"{len(searches)} step searches for {len(steps)} steps")
