@@ -72,10 +72,6 @@ class CloudTrailPath:
     def has_array(self) -> bool:
         return any(step.array for step in self.steps)
 
-    def relative_to_root(self) -> CloudTrailPath:
-        """The path below its first step (``requestParameters.a[].b`` -> ``a[].b``)."""
-        return CloudTrailPath(self.steps[1:])
-
     def split_at_arrays(self) -> list[tuple[Step, ...]]:
         """Segments ending at each array step; the last segment is the leaf below the last array.
 
@@ -176,17 +172,8 @@ class Registry:
             "add it under its event in snaptrail/cloudtrail/registry/<service>.yml (array steps marked [])",
         )
 
-    def known(self, sigma_field: str) -> bool:
-        return sigma_field in self._by_name
-
-    def event(self, event_source: str, event_name: str) -> EventSpec | None:
-        return self.events.get((event_source, event_name))
-
     def events_named(self, event_name: str) -> list[EventSpec]:
         return [spec for (_, name), spec in sorted(self.events.items()) if name == event_name]
-
-    def all_paths(self) -> list[CloudTrailPath]:
-        return [self._by_name[name] for name in sorted(self._by_name)]
 
 
 def merge_registry_documents(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
