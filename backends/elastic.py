@@ -150,7 +150,7 @@ def _ignorecase(value: SigmaRegularExpression) -> bool:
 class _ElasticCommon(SlidingWindowChains):
     """Fixes shared by the Lucene and EQL subclasses of the upstream backends."""
 
-    def _lucene_regex(self, cond: Any) -> str:
+    def _lucene_regex(self, cond: ConditionFieldEqualsValueExpression) -> str:
         value: SigmaRegularExpression = cond.value
         if _ignorecase(value):
             raise self.limitation(cond.field, "Lucene regexps have no case-insensitive flag")
@@ -161,7 +161,7 @@ class _ElasticCommon(SlidingWindowChains):
             )
         return translated
 
-    def _cidr_field(self, cond: Any) -> str:
+    def _cidr_field(self, cond: ConditionFieldEqualsValueExpression) -> str:
         # Only source.ip is an `ip` field (set when sourceIPAddress parses as an IP); keyword
         # fields cannot be range-matched.
         if cond.field != "source.address":
@@ -170,12 +170,14 @@ class _ElasticCommon(SlidingWindowChains):
             )
         return "source.ip"
 
-    def convert_condition_field_eq_field(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_field(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         raise self.limitation(
             cond.field, "comparing one field with another is not expressible in this language"
         )
 
-    def _refuse_flattened_compare(self, cond: Any) -> None:
+    def _refuse_flattened_compare(self, cond: ConditionFieldEqualsValueExpression) -> None:
         if str(cond.field).startswith(FLATTENED_PREFIX):
             raise self.limitation(
                 cond.field, "flattened values are keywords, so a numeric comparison would be textual"
@@ -201,7 +203,9 @@ class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneB
     def _regex_query(self, field: str, value: SigmaString, case_insensitive: bool) -> str:
         return f"{self.escape_and_quote_field(field)}:/{lucene_regex_for_wildcards(value, case_insensitive)}/"
 
-    def convert_condition_field_eq_val_str(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         # Sigma matches case-insensitively; keyword fields do not. Values with letters become a
         # regexp with character classes; others stay plain term/wildcard queries.
         text = "".join(part for part in cond.value.s if isinstance(part, str))
@@ -209,12 +213,16 @@ class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneB
             return self._regex_query(cond.field, cond.value, True)
         return super().convert_condition_field_eq_val_str(cond, state)
 
-    def convert_condition_field_eq_val_str_case_sensitive(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         if cond.value.contains_special():
             return self._regex_query(cond.field, cond.value, False)
         return f"{self.escape_and_quote_field(cond.field)}:{self.convert_value_str(cond.value, state)}"
 
-    def decide_convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> bool:
+    def decide_convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> bool:
         if not super().decide_convert_condition_as_in_expression(cond, state):
             return False
         return not any(
@@ -225,21 +233,29 @@ class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneB
         # CloudTrail keys such as `aws:ebs:id` contain `:`, query_string's field separator.
         return super().escape_and_quote_field(field_name).replace(":", "\\:")
 
-    def convert_condition_field_eq_val_num(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_num(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         # Upstream writes `field:-1`; in query_string a leading `-` is the NOT operator.
         number = str(cond.value.number).replace("-", "\\-")
         return f"{self.escape_and_quote_field(cond.field)}:{number}"
 
-    def convert_condition_field_eq_val_re(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         regex = self._lucene_regex(cond).replace("/", "\\/")  # `/` ends a query_string regexp
         return f"{self.escape_and_quote_field(cond.field)}:/{regex}/"
 
-    def convert_condition_field_eq_val_cidr(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_cidr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         network = cond.value.network
         escaped = str(network).replace("/", "\\/").replace(":", "\\:")
         return f"{self._cidr_field(cond)}:{escaped}"
 
-    def convert_condition_field_compare_op_val(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_compare_op_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         self._refuse_flattened_compare(cond)
         return super().convert_condition_field_compare_op_val(cond, state)
 
@@ -253,7 +269,9 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
     field_exists_expression: ClassVar[str] = "{field} != null"
     field_not_exists_expression: ClassVar[str] = "{field} == null"
 
-    def convert_condition_field_eq_val(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         # A test on an absent field is null in EQL and `not null` drops the event; Sigma says an
         # absent field does not match, so every value test also requires the field.
         converted = super().convert_condition_field_eq_val(cond, state)
@@ -287,11 +305,15 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
             )
         raise TargetLimitation(chain.rule, None, self.target, "EQL cannot count distinct values in a window")
 
-    def convert_condition_field_eq_val_bool(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_bool(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         # EQL's `:` takes strings only; a boolean field is compared with `==`.
         return f"{self.escape_and_quote_field(cond.field)} == {'true' if cond.value.boolean else 'false'}"
 
-    def convert_condition_field_eq_val_re(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         # Upstream always emits case-insensitive `regex~`; Sigma regexes are case-sensitive.
         operator = "regex~" if _ignorecase(cond.value) else "regex"
         translated = unanchored_to_lucene(str(cond.value.regexp))
@@ -302,10 +324,14 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
         literal = translated.replace("\\", "\\\\").replace('"', '\\"')
         return f'{self.escape_and_quote_field(cond.field)} {operator} "{literal}"'
 
-    def convert_condition_field_eq_val_cidr(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_cidr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         return f'cidrMatch({self._cidr_field(cond)}, "{cond.value.network}")'
 
-    def convert_condition_field_compare_op_val(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_compare_op_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         self._refuse_flattened_compare(cond)
         return super().convert_condition_field_compare_op_val(cond, state)
 

@@ -12,11 +12,12 @@ import re
 from typing import Any, ClassVar
 
 from sigma.backends.splunk import SplunkBackend
+from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.conversion.state import ConversionState
 from sigma.processing.conditions import IsSigmaRuleCondition
 from sigma.processing.pipeline import ProcessingPipeline, QueryPostprocessingItem
 from sigma.processing.postprocessing import EmbedQueryTransformation
-from sigma.types import SigmaString, SpecialChars
+from sigma.types import SigmaString, SigmaType, SpecialChars
 
 from snaptrail.backends.chains import Chain, SlidingWindowChains
 from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
@@ -113,16 +114,20 @@ class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SlidingWindowChains, Sp
 
     target: ClassVar[str] = TARGET
 
-    def _refuse_single_wildcard(self, field: str, value: Any) -> None:
+    def _refuse_single_wildcard(self, field: str, value: SigmaType) -> None:
         # SPL search has only `*`; upstream turns Sigma's `?` into `*`, which matches more.
         if isinstance(value, SigmaString) and SpecialChars.WILDCARD_SINGLE in value.s:
             raise self.limitation(field, "SPL search has no single-character wildcard (Sigma '?')")
 
-    def convert_condition_field_eq_val_str(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         self._refuse_single_wildcard(cond.field, cond.value)
         return super().convert_condition_field_eq_val_str(cond, state)
 
-    def convert_condition_field_eq_val_str_case_sensitive(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         self._refuse_single_wildcard(cond.field, cond.value)
         return super().convert_condition_field_eq_val_str_case_sensitive(cond, state)
 
@@ -133,13 +138,17 @@ class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SlidingWindowChains, Sp
     def chain_query(self, chain: Chain) -> str:
         return chain_spl(chain)
 
-    def convert_condition_field_eq_field(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_field_eq_field(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         # Upstream raises a bare NotImplementedError for |fieldref|contains/startswith/endswith.
         if cond.value.starts_with or cond.value.ends_with:
             raise self.limitation(cond.field, "a pattern built from another field (|fieldref|contains etc.)")
         return super().convert_condition_field_eq_field(cond, state)
 
-    def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> Any:
+    def convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> Any:
         for arg in cond.args:
             self._refuse_single_wildcard(arg.field, arg.value)
         return super().convert_condition_as_in_expression(cond, state)
