@@ -21,6 +21,7 @@ import pytest
 from snaptrail.backends import TARGETS
 from snaptrail.corpus import Conversion
 
+from checkers.golden import assert_golden_spl
 from checkers.harness import HARNESSES, ExecutorLimit, lucene_batch
 from checkers.spl_structure import check_spl
 from checkers.storage import to_splunk_event
@@ -132,12 +133,14 @@ def test_lucene_parses_and_reproduces_every_fixture_outcome() -> None:
 
 
 @pytest.mark.parametrize(("target", "rule_id"), supported_pairs("splunk"))
-def test_spl_uses_only_fields_the_add_on_extracts(target: str, rule_id: str) -> None:
+def test_spl_matches_golden_and_uses_only_fields_the_add_on_extracts(target: str, rule_id: str) -> None:
     extracted: set[str] = set()
     for case in cases_for(rule_id):
         extracted.update(to_splunk_event(case.record))
     rule = rule_corpus().by_id[rule_id]
-    problems = check_spl(query_of(target, rule_id), rule, extracted)
+    query = query_of(target, rule_id)
+    assert_golden_spl(NAMES[rule_id], query)
+    problems = check_spl(query, rule, extracted)
     assert not problems, "\n".join(problems)
 
 
