@@ -140,10 +140,13 @@ class SlidingWindowChains(CurrentRule):
     def chain_query(self, chain: Chain) -> str:
         raise NotImplementedError
 
-    def _chain_queries(self, rule: SigmaCorrelationRule) -> list[str]:
+    def _start(self, rule: SigmaCorrelationRule) -> None:
         self._rule = rule
         if self.chains_unsupported is not None:
             raise TargetLimitation(rule, None, self.target, self.chains_unsupported)
+
+    def _chain_queries(self, rule: SigmaCorrelationRule) -> list[str]:
+        self._start(rule)
         return [self.chain_query(build_chain(rule, self.target, base_queries(rule)))]
 
     def convert_correlation_temporal_ordered_rule(
@@ -162,9 +165,7 @@ class SlidingWindowChains(CurrentRule):
         return self._chain_queries(rule)
 
     def _refuse(self, rule: SigmaCorrelationRule) -> list[str]:
-        self._rule = rule
-        if self.chains_unsupported is not None:
-            raise TargetLimitation(rule, None, self.target, self.chains_unsupported)
+        self._start(rule)
         raise unsupported_type(rule, self.target)
 
     # The other correlation types (and extended conditions) have no snaptrail semantics: refused,
@@ -182,7 +183,10 @@ class SlidingWindowChains(CurrentRule):
     def convert_correlation_extended_temporal_ordered_rule(
         self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
     ) -> list[str]:
-        return self._refuse(rule)
+        # A boolean condition over the steps (`not`, `or`) is not an ordered chain of all of them.
+        self._start(rule)
+        why = "extended (boolean) correlation conditions are not implemented by snaptrail"
+        raise TargetLimitation(rule, None, self.target, why)
 
     def convert_correlation_value_sum_rule(
         self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
