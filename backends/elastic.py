@@ -265,6 +265,10 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
     identifier: ClassVar[str] = "snaptrail_elastic_eql"
     default_pipeline = staticmethod(eql_pipeline)
     target: ClassVar[str] = "elastic-eql"
+    correlation_methods: ClassVar[dict[str, str] | None] = {
+        "default": "sliding windows: temporal_ordered as one sequence with maxspan, keyed per step; "
+        "event_count as a sequence `with runs`; value_count is refused (no distinct counts in EQL)",
+    }
     # Upstream raises for |exists; `field != null` is EQL's test for a present value.
     field_exists_expression: ClassVar[str] = "{field} != null"
     field_not_exists_expression: ClassVar[str] = "{field} == null"

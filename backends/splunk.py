@@ -25,7 +25,6 @@ from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TARGET = "splunk"
 BASE_MACRO = "snaptrail_cloudtrail"
-BASE_MACRO_DEFINITION = "sourcetype=aws:cloudtrail"
 
 
 def splunk_name(path: CloudTrailPath) -> str:
