@@ -14,6 +14,7 @@ quoting and escaping, wildcards, regex escaping and flags) that pySigma fills th
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -99,13 +100,14 @@ class CloudTrailExpressionBackend(CurrentRule, TextQueryBackend):
     _element: str | None = None  # while rendering an element predicate: the element's expression
 
     # ---- what a target implements -------------------------------------------------------------
+    @abstractmethod
     def scalar_expression(self, path: CloudTrailPath) -> str:
         """Expression reading a path without array steps."""
-        raise NotImplementedError
 
     def any_element(self, path: CloudTrailPath, predicate: Predicate, state: ConversionState) -> str:
-        """Boolean expression: `predicate(element)` holds for at least one value the path reaches."""
-        raise NotImplementedError
+        """Boolean expression: `predicate(element)` holds for at least one value the path reaches.
+        Targets without a general construct override convert_array_condition instead."""
+        raise self.path_limitation(path, "this target has no any-element construct for array paths")
 
     # ---- fields -------------------------------------------------------------------------------
     def resolve(self, field: str | None) -> CloudTrailPath:
@@ -149,9 +151,9 @@ class CloudTrailExpressionBackend(CurrentRule, TextQueryBackend):
             self._element = previous
 
     # ---- values -------------------------------------------------------------------------------
+    @abstractmethod
     def quote_string(self, s: str) -> str:
         """The language's string literal for a text (quotes, and its escapes inside them)."""
-        raise NotImplementedError
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         """pySigma's SigmaString.convert, then the language's string literal. Two levels, unlike
