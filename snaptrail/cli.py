@@ -80,20 +80,21 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from snaptrail.corpus import rule_files
-    from snaptrail.lint import RuleLinter, as_json, as_junit
+    from snaptrail.checks.report import as_json, as_junit
+    from snaptrail.checks.run import run_checks
 
     rules = _rules(args.rules)
     fixtures = args.fixtures if args.fixtures is not None else DEFAULT_FIXTURES
-    issues = RuleLinter(rules, fixtures if fixtures.is_dir() else None, whole_corpus=args.rules is None).run()
+    result = run_checks(rules, fixtures if fixtures.is_dir() else None, whole_corpus=args.rules is None)
+    issues = result.issues
     if args.junit:
-        args.junit.write_text(as_junit(issues, rule_files(rules)), encoding="utf-8")
+        args.junit.write_text(as_junit(issues, result.rule_files), encoding="utf-8")
     if args.format == "json":
         print(as_json(issues))
     else:
         for issue in issues:
             print(issue.text())
-    print(f"snaptrail check: {len(rule_files(rules))} rules, {len(issues)} issues", file=sys.stderr)
+    print(f"snaptrail check: {len(result.rule_files)} rules, {len(issues)} issues", file=sys.stderr)
     return 1 if issues else 0
 
 
