@@ -67,7 +67,7 @@ def validation_issue(check: str, issue: SigmaValidationIssue) -> Issue:
     defect: it is reported on the first rule's file and names the others."""
     rules = sorted(issue.rules, key=source_of)
     if isinstance(issue, SnaptrailIssue):
-        message, near = issue.message, list(issue.near)
+        message, near = issue.message, issue.locate()
     else:
         details = _details(issue)
         message = issue.description + "".join(f"; {name}: {value}" for name, value in details.items())

@@ -57,86 +57,62 @@ UNTAGGABLE_ATTACK_PAGES = ("/detectionstrategies/", "/analytics/", "/datacompone
 # ---- issues -----------------------------------------------------------------------------------------
 @dataclass
 class SnaptrailIssue(SigmaValidationIssue):
-    """A snaptrail finding. `message` is the sentence `snaptrail check` prints; `near` lists what
-    locates it in the rule file, best first (each entry: strings that share one line)."""
+    """A snaptrail finding. `template` is the sentence `snaptrail check` prints and `near` what locates
+    it in the rule file, best first (each entry: strings that share one line); both are formatted
+    with the issue's fields, which sigma-cli prints after the description."""
+
+    template: ClassVar[str] = "{description}"
+    near: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     @property
     def message(self) -> str:
-        return self.description
+        return self.template.format(description=self.description, **vars(self))
 
-    @property
-    def near(self) -> tuple[tuple[str, ...], ...]:
-        return ()
+    def locate(self) -> list[tuple[str, ...]]:
+        return [tuple(needle.format(**vars(self)) for needle in needles) for needles in self.near]
 
 
 @dataclass
 class SnaptrailLogsourceIssue(SnaptrailIssue):
-    description: ClassVar[str] = (
-        "snaptrail rules read AWS CloudTrail: logsource product: aws, service: cloudtrail"
-    )
+    description: ClassVar[str] = "snaptrail rules read AWS CloudTrail: product aws, service cloudtrail"
     severity: ClassVar[SigmaValidationIssueSeverity] = HIGH
+    template: ClassVar[str] = "logsource must be product: aws, service: cloudtrail (not {logsource})"
+    near: ClassVar[tuple[tuple[str, ...], ...]] = (("logsource:",),)
     logsource: str
-
-    @property
-    def message(self) -> str:
-        return f"logsource must be product: aws, service: cloudtrail (not {self.logsource})"
-
-    @property
-    def near(self) -> tuple[tuple[str, ...], ...]:
-        return (("logsource:",),)
 
 
 @dataclass
 class SnaptrailUnknownEventIssue(SnaptrailIssue):
     description: ClassVar[str] = "The rule selects no event of snaptrail's CloudTrail registry"
     severity: ClassVar[SigmaValidationIssueSeverity] = HIGH
+    template: ClassVar[str] = "no event {events} is in the CloudTrail registry{hint}"
+    near: ClassVar[tuple[tuple[str, ...], ...]] = (("eventName",),)
     events: str
     hint: str
-
-    @property
-    def message(self) -> str:
-        return f"no event {self.events} is in the CloudTrail registry{self.hint}"
-
-    @property
-    def near(self) -> tuple[tuple[str, ...], ...]:
-        return (("eventName",),)
 
 
 @dataclass
 class SnaptrailUnknownFieldIssue(SnaptrailIssue):
     description: ClassVar[str] = "Field is not a CloudTrail path of the rule's events in snaptrail's registry"
     severity: ClassVar[SigmaValidationIssueSeverity] = HIGH
+    template: ClassVar[str] = "field '{field}' is not a CloudTrail path of {events} in the registry; {hint}"
+    near: ClassVar[tuple[tuple[str, ...], ...]] = (("{field}",),)
     field: str
     events: str
     hint: str
-
-    @property
-    def message(self) -> str:
-        hint = f"; {self.hint}" if self.hint else ""
-        return f"field '{self.field}' is not a CloudTrail path of {self.events} in the registry{hint}"
-
-    @property
-    def near(self) -> tuple[tuple[str, ...], ...]:
-        return ((self.field,),)
 
 
 @dataclass
 class SnaptrailEnumValueIssue(SnaptrailIssue):
     description: ClassVar[str] = "Value CloudTrail never writes in this field (its values are case-exact)"
     severity: ClassVar[SigmaValidationIssueSeverity] = HIGH
+    template: ClassVar[str] = "'{value}' is not a value CloudTrail writes in {field}: {allowed}{hint}"
+    # The value as written after its key or as a list item, before any other mention of it.
+    near: ClassVar[tuple[tuple[str, ...], ...]] = ((": {value}",), ("- {value}",), ("{value}",))
     field: str
     value: str
     allowed: list[str]
     hint: str
-
-    @property
-    def message(self) -> str:
-        return f"'{self.value}' is not a value CloudTrail writes in {self.field}: {self.allowed}{self.hint}"
-
-    @property
-    def near(self) -> tuple[tuple[str, ...], ...]:
-        leaf = self.field.rsplit(".", 1)[-1]
-        return ((leaf, self.value), (self.value,), (self.field,))
 
 
 @dataclass
@@ -145,27 +121,28 @@ class SnaptrailFailedCallsIssue(SnaptrailIssue):
         "the rule does not exclude failed calls (errorCode); only successful calls may alert"
     )
     severity: ClassVar[SigmaValidationIssueSeverity] = HIGH
-
-    @property
-    def near(self) -> tuple[tuple[str, ...], ...]:
-        return (("detection:",),)
+    near: ClassVar[tuple[tuple[str, ...], ...]] = (("detection:",),)
 
 
 @dataclass
 class SnaptrailMissingAttributeIssue(SnaptrailIssue):
     description: ClassVar[str] = "Rule lacks an attribute snaptrail requires"
     severity: ClassVar[SigmaValidationIssueSeverity] = MEDIUM
+    template: ClassVar[str] = "missing '{attribute}'{found_hint}"
+    near: ClassVar[tuple[tuple[str, ...], ...]] = (("{found}:",),)
     attribute: str
     found: str  # a custom attribute that looks like a misspelling of it, or ""
 
     @property
-    def message(self) -> str:
-        typo = f" (found '{self.found}': misspelt?)" if self.found else ""
-        return f"missing '{self.attribute}'{typo}"
+    def found_hint(self) -> str:
+        return f" (found '{self.found}': misspelt?)" if self.found else ""
 
     @property
-    def near(self) -> tuple[tuple[str, ...], ...]:
-        return ((f"{self.found}:",),) if self.found else ()
+    def message(self) -> str:
+        return self.template.format(attribute=self.attribute, found_hint=self.found_hint)
+
+    def locate(self) -> list[tuple[str, ...]]:
+        return super().locate() if self.found else []  # a missing attribute has no line of its own
 
 
 @dataclass
@@ -177,10 +154,7 @@ class SnaptrailUnknownAttributeIssue(SigmahqUnknownFieldIssue):
 class SnaptrailNoTechniqueIssue(SnaptrailIssue):
     description: ClassVar[str] = "no ATT&CK technique tag"
     severity: ClassVar[SigmaValidationIssueSeverity] = MEDIUM
-
-    @property
-    def near(self) -> tuple[tuple[str, ...], ...]:
-        return (("tags:",),)
+    near: ClassVar[tuple[tuple[str, ...], ...]] = (("tags:",),)
 
 
 @dataclass
@@ -189,32 +163,23 @@ class SnaptrailUnpinnedAttackTagIssue(SnaptrailIssue):
         "ATT&CK tag not in snaptrail's pinned ATT&CK table (snaptrail/data/attack_enterprise.json)"
     )
     severity: ClassVar[SigmaValidationIssueSeverity] = MEDIUM
+    template: ClassVar[str] = (
+        "{tag} is in ATT&CK {loaded} but not in the pinned ATT&CK {pinned}, which snaptrail's docs, "
+        "layers and packages use; update snaptrail/data/attack_enterprise.json"
+    )
+    near: ClassVar[tuple[tuple[str, ...], ...]] = (("{tag}",),)
     tag: str
     pinned: str
     loaded: str
-
-    @property
-    def message(self) -> str:
-        return (
-            f"{self.tag} is in ATT&CK {self.loaded} but not in the pinned ATT&CK {self.pinned}, which "
-            "snaptrail's docs, layers and packages use; update snaptrail/data/attack_enterprise.json"
-        )
-
-    @property
-    def near(self) -> tuple[tuple[str, ...], ...]:
-        return ((self.tag,),)
 
 
 @dataclass
 class SnaptrailMissingFixtureIssue(SnaptrailIssue):
     description: ClassVar[str] = "Rule lacks a positive fixture or a negative look-alike in cases.yml"
     severity: ClassVar[SigmaValidationIssueSeverity] = MEDIUM
+    template: ClassVar[str] = "no {kind} (expect: {expect})"
+    kind: str  # positive fixture | negative look-alike fixture
     expect: str  # match | no_match
-
-    @property
-    def message(self) -> str:
-        kind = "positive fixture" if self.expect == "match" else "negative look-alike fixture"
-        return f"no {kind} (expect: {self.expect})"
 
 
 @dataclass
@@ -223,13 +188,10 @@ class SnaptrailFixtureProblemIssue(SnaptrailIssue):
 
     description: ClassVar[str] = "A cases.yml declaration for this rule is malformed"
     severity: ClassVar[SigmaValidationIssueSeverity] = MEDIUM
+    template: ClassVar[str] = "{problem}"
     cases_file: str
     line: int
     problem: str
-
-    @property
-    def message(self) -> str:
-        return self.problem
 
 
 # ---- reading a parsed rule --------------------------------------------------------------------------
@@ -558,8 +520,11 @@ class SnaptrailFixturesValidator(SigmaRuleValidator):
         cases = self._fixtures.for_rule(rule_id)
         matches = {bool(case.expect) if isinstance(case, ChainCase) else case.expect_match for case in cases}
         return [
-            SnaptrailMissingFixtureIssue([rule], expect)
-            for expect, declared in (("match", True), ("no_match", False))
+            SnaptrailMissingFixtureIssue([rule], kind, expect)
+            for kind, expect, declared in (
+                ("positive fixture", "match", True),
+                ("negative look-alike fixture", "no_match", False),
+            )
             if declared not in matches
         ]
 
