@@ -17,6 +17,7 @@ from sigma.validation import SigmaValidator
 from sigma.validators.core.tags import ATTACKTagValidator
 
 from snaptrail.checks.pysigma import EXCLUDED_VALIDATORS, use_offline_data, validator_classes
+from snaptrail.checks.run import run_checks
 from snaptrail.checks.validators import SnaptrailAttackValidator, SnaptrailUnpinnedAttackTagIssue, validators
 from snaptrail.cli import main
 
@@ -363,3 +364,21 @@ def test_attack_tag_outside_the_pinned_table(monkeypatch: pytest.MonkeyPatch) ->
     issues = SnaptrailAttackValidator().validate(rule)
     assert len(issues) == 1 and isinstance(issues[0], SnaptrailUnpinnedAttackTagIssue)
     assert issues[0].message.startswith("attack.t1999 is in ATT&CK 99.0 but not in the pinned ATT&CK 18.1")
+
+
+def test_cases_for_no_rule_are_dangling_in_the_whole_corpus(workspace: tuple[Path, Path]) -> None:
+    rules, fixtures = workspace
+    stray = fixtures / "stray" / "cases.yml"
+    stray.parent.mkdir()
+    record = json.loads(next((fixtures / "made_public").glob("*.json")).read_text(encoding="utf-8"))
+    (stray.parent / "record.json").write_text(json.dumps({**record, "eventID": "stray"}), encoding="utf-8")
+    stray.write_text(
+        "rule_id: no-such-rule\ncases:\n  - record: record.json\n    expect: match\n", encoding="utf-8"
+    )
+    # Checking a subset (`--rules`), cases of rules outside it are not dangling.
+    assert [
+        i for i in run_checks([rules], fixtures, whole_corpus=False).issues if "no-such-rule" in i.message
+    ] == []
+    (issue,) = run_checks([rules], fixtures, whole_corpus=True).issues
+    assert (issue.check, issue.file) == ("snaptrail_fixtures", str(stray))
+    assert issue.message == "cases.yml declares rule_id no-such-rule, which is no rule"
