@@ -38,8 +38,27 @@ LEVELS = ("informational", "low", "medium", "high", "critical")
 AnyRule = SigmaRule | SigmaCorrelationRule
 
 
+@dataclass(frozen=True)
+class LoadProblem:
+    """One file (or chain) the loader could not take, and why."""
+
+    file: str
+    line: int  # 0 when the parser does not say
+    rule_id: str  # "?" when no rule could be read
+    title: str
+    kind: str  # "read", "yaml", a pySigma error class name, "chain-reference", "filter"
+    message: str
+
+    def text(self) -> str:
+        return f"{self.file}{f':{self.line}' if self.line else ''}: {self.message}"
+
+
 class RuleLoadError(Exception):
-    """A rule file that is not valid Sigma; the message names every file and problem."""
+    """Rule files that are not valid Sigma; the message names every file and problem."""
+
+    def __init__(self, message: str, problems: Sequence[LoadProblem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 def rule_files(paths: Iterable[Path]) -> list[Path]:
@@ -194,27 +213,60 @@ def config_pipeline(config: Config | None) -> ProcessingPipeline:
     )
 
 
-def _parse_files(files: Sequence[Path]) -> tuple[list[AnyRule | SigmaFilter], list[str]]:
-    """Each file parsed once; every malformed file is reported, none is skipped silently."""
-    documents: list[AnyRule | SigmaFilter] = []
-    problems: list[str] = []
-    for file in files:
-        try:
-            part = SigmaCollection.from_yaml(
-                file.read_text(encoding="utf-8"),
-                collect_errors=True,
-                source=SigmaRuleLocation(file),
-                collect_filters=True,
-                resolve_references=False,  # correlations name rules in other files: resolved below
+def _error_message(error: Exception) -> str:
+    # SigmaError's str() appends the absolute source path; a LoadProblem names the file already.
+    return str(error.args[0]) if error.args else str(error)
+
+
+def _parse_file(file: Path) -> tuple[list[AnyRule | SigmaFilter], list[LoadProblem]]:
+    """One file parsed once: its documents, or the problems that make the whole file unusable."""
+    where = str(file)
+    try:
+        part = SigmaCollection.from_yaml(
+            file.read_text(encoding="utf-8"),
+            collect_errors=True,
+            source=SigmaRuleLocation(file),
+            collect_filters=True,
+            resolve_references=False,  # correlations name rules in other files: resolved later
+        )
+    except (OSError, UnicodeDecodeError) as error:
+        return [], [LoadProblem(where, 0, "?", "?", "read", f"cannot read: {error}")]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        return [], [LoadProblem(where, line, "?", "?", "yaml", f"not valid YAML: {error}")]
+    except SigmaError as error:
+        return [], [LoadProblem(where, 0, "?", "?", type(error).__name__, _error_message(error))]
+    documents: list[AnyRule | SigmaFilter] = [*part.rules, *part.filters]
+    problems = []
+    for document in documents:
+        for error in document.errors:
+            line = error.source.line if error.source is not None and error.source.line else 0
+            rule_id = str(document.id) if document.id else "?"
+            title = str(document.title) if document.title else "?"
+            problems.append(
+                LoadProblem(where, line, rule_id, title, type(error).__name__, _error_message(error))
             )
-        except (OSError, UnicodeDecodeError, SigmaError, yaml.YAMLError) as error:
-            problems.append(f"{file}: {error}")
-            continue
-        documents.extend([*part.rules, *part.filters])
-        problems.extend(f"{file}: {error}" for error in part.errors)
-        for document in [*part.rules, *part.filters]:
-            problems.extend(f"{file}: {error}" for error in document.errors)
-    return documents, problems
+    # The collection repeats its documents' errors without naming the rule: keep only the others.
+    named = {problem.message for problem in problems}
+    problems += [
+        LoadProblem(where, 0, "?", "?", type(error).__name__, _error_message(error))
+        for error in part.errors
+        if _error_message(error) not in named
+    ]
+    return documents, list(dict.fromkeys(problems))
+
+
+def _dangling(
+    chains: list[SigmaCorrelationRule], collection: SigmaCollection
+) -> list[tuple[SigmaCorrelationRule, str]]:
+    found = []
+    for chain in chains:
+        try:
+            chain.resolve_rule_references(collection)
+        except SigmaError as error:
+            found.append((chain, _error_message(error)))
+    return found
 
 
 @dataclass
@@ -226,32 +278,73 @@ class Corpus:
     config: Config | None
     collection: SigmaCollection
     filters: list[FilterState]
+    # With keep_going: what could not be loaded, and the ids of rules left out because of it.
+    problems: list[LoadProblem] = field(default_factory=list)
+    unloaded_ids: set[str] = field(default_factory=set)
     _compiled: dict[str, dict[str, Conversion]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(
-        cls, rule_paths: Sequence[Path], filter_paths: Sequence[Path] = (), config: Config | None = None
+        cls,
+        rule_paths: Sequence[Path],
+        filter_paths: Sequence[Path] = (),
+        config: Config | None = None,
+        keep_going: bool = False,
     ) -> Corpus:
-        """A filter whose allowlists are all empty in the config is left out: an empty value list
+        """Every file parsed once. A file with any problem is left out whole; a chain naming a rule
+        that is not loaded is left out too. Without `keep_going` any problem is a RuleLoadError
+        naming every one; with it, the rest is loaded and the problems are kept in `problems`.
+
+        A filter whose allowlists are all empty in the config is left out: an empty value list
         must never compile into a condition, and without values the filter has nothing to remove."""
         files = rule_files(rule_paths)
         if not files:
             raise RuleLoadError(f"no Sigma rule files (.yml/.yaml) under {', '.join(map(str, rule_paths))}")
-        documents, problems = _parse_files(files + rule_files(filter_paths))
-        if problems:
-            raise RuleLoadError("invalid Sigma rules:\n  " + "\n  ".join(problems))
+        documents: list[AnyRule | SigmaFilter] = []
+        unloaded: list[AnyRule | SigmaFilter] = []
+        problems: list[LoadProblem] = []
+        for file in files + rule_files(filter_paths):
+            file_documents, file_problems = _parse_file(file)
+            (unloaded if file_problems else documents).extend(file_documents)
+            problems.extend(file_problems)
+        documents, dangling = cls._drop_dangling_chains(documents, unloaded)
+        problems.extend(dangling)
+        if problems and not keep_going:
+            raise RuleLoadError(
+                "invalid Sigma rules:\n  " + "\n  ".join(problem.text() for problem in problems), problems
+            )
         collection = SigmaCollection(documents, collect_filters=True, resolve_references=False)
         states = cls._apply_filters(collection, config)
-        dangling = []
         for rule in collection.rules:
             if isinstance(rule, SigmaCorrelationRule):
-                try:
-                    rule.resolve_rule_references(collection)
-                except SigmaError as error:
-                    dangling.append(f"{source_of(rule)}: chain '{rule.title}': {error}")
-        if dangling:
-            raise RuleLoadError("chains that name missing rules:\n  " + "\n  ".join(dangling))
-        return cls(tuple(rule_paths), tuple(filter_paths), config, collection, states)
+                rule.resolve_rule_references(collection)
+        unloaded_ids = {str(document.id) for document in unloaded if document.id}
+        return cls(tuple(rule_paths), tuple(filter_paths), config, collection, states, problems, unloaded_ids)
+
+    @staticmethod
+    def _drop_dangling_chains(
+        documents: list[AnyRule | SigmaFilter], unloaded: list[AnyRule | SigmaFilter]
+    ) -> tuple[list[AnyRule | SigmaFilter], list[LoadProblem]]:
+        """Chains whose steps are not all loaded, removed until none is left. A chain whose step sits
+        in a file that failed to load is no defect of its own (that file's problem is); otherwise
+        the chain's reference is the problem."""
+        problems: list[LoadProblem] = []
+        everything = SigmaCollection([*documents, *unloaded], resolve_references=False)
+        while True:
+            chains = [d for d in documents if isinstance(d, SigmaCorrelationRule)]
+            dangling = _dangling(chains, SigmaCollection(documents, resolve_references=False))
+            if not dangling:
+                return documents, problems
+            genuine = {id(chain) for chain, _ in _dangling([chain for chain, _ in dangling], everything)}
+            for chain, message in dangling:
+                unloaded.append(chain)
+                if id(chain) in genuine:
+                    problems.append(
+                        LoadProblem(source_of(chain), 0, str(chain.id), chain.title, "chain-reference",
+                                    f"chain '{chain.title}': {message}")
+                    )  # fmt: skip
+            dropped = {id(chain) for chain, _ in dangling}
+            documents = [d for d in documents if id(d) not in dropped]
 
     @staticmethod
     def _apply_filters(collection: SigmaCollection, config: Config | None) -> list[FilterState]:
@@ -269,7 +362,9 @@ class Corpus:
             empty = sorted(name for name in names if not values[name])
             if empty:
                 states.append(
-                    FilterState(sigma_filter.title, source_of(sigma_filter), False, f"empty allowlist(s) {empty}")
+                    FilterState(
+                        sigma_filter.title, source_of(sigma_filter), False, f"empty allowlist(s) {empty}"
+                    )
                 )
                 continue
             states.append(FilterState(sigma_filter.title, source_of(sigma_filter), True, "active"))
@@ -312,7 +407,9 @@ class Corpus:
 
     def errors(self) -> list[Conversion]:
         """Conversions that failed for a reason other than a declared target limitation."""
-        return [c for by_rule in self.table.values() for c in by_rule.values() if not c.ok and not c.limitation]
+        return [
+            c for by_rule in self.table.values() for c in by_rule.values() if not c.ok and not c.limitation
+        ]
 
     def _convert(self, target: str) -> list[Conversion]:
         # Pipelines change rules in place, so each target converts its own copy of the collection
