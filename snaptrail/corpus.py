@@ -329,10 +329,16 @@ class Corpus:
         in a file that failed to load is no defect of its own (that file's problem is); otherwise
         the chain's reference is the problem."""
         problems: list[LoadProblem] = []
-        everything = SigmaCollection([*documents, *unloaded], resolve_references=False)
+
+        def rules_only(items: list[AnyRule | SigmaFilter]) -> SigmaCollection:
+            # Filters stay out: a SigmaCollection that is not collecting filters applies them.
+            rules = [item for item in items if not isinstance(item, SigmaFilter)]
+            return SigmaCollection(rules, resolve_references=False)  # type: ignore[arg-type]
+
+        everything = rules_only([*documents, *unloaded])
         while True:
             chains = [d for d in documents if isinstance(d, SigmaCorrelationRule)]
-            dangling = _dangling(chains, SigmaCollection(documents, resolve_references=False))
+            dangling = _dangling(chains, rules_only(documents))
             if not dangling:
                 return documents, problems
             genuine = {id(chain) for chain, _ in _dangling([chain for chain, _ in dangling], everything)}

@@ -183,3 +183,10 @@ def test_public_exposure_is_never_filtered_as_aws_service_activity() -> None:
     scoped = _scoped_rules(service)
     critical = {info.id for info in corpus.rules if info.level == "critical"}
     assert critical and scoped != "any" and not critical & set(scoped)
+
+
+def test_filters_that_are_off_change_no_query(tmp_path: Path) -> None:
+    """An empty allowlist leaves its filter out of every query (not compiled as an empty list)."""
+    off = Corpus.load([RULES], [FILTERS], load_config(_config(tmp_path))).compiled("duckdb")
+    bare = rule_corpus().compiled("duckdb")
+    assert {rule_id: c.query for rule_id, c in off.items()} == {rule_id: c.query for rule_id, c in bare.items()}

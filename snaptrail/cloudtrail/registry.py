@@ -10,9 +10,10 @@ knowledge lives in one place.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -169,26 +170,71 @@ class Registry:
             )
         raise UnknownFieldError(
             sigma_field,
-            "add it under its event in snaptrail/cloudtrail/registry/<service>.yml (array steps marked [])",
+            "declare it under its event in a registry overlay of your content repository "
+            "(snaptrail.yml content.registry; `snaptrail init` makes one; array steps marked [])",
         )
 
     def events_named(self, event_name: str) -> list[EventSpec]:
         return [spec for (_, name), spec in sorted(self.events.items()) if name == event_name]
 
 
-def merge_registry_documents(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One registry from the per-service files; an event defined twice is an error."""
+class RegistryError(ValueError):
+    """A registry or overlay file that cannot be used; the message names the file."""
+
+
+def merge_registry_documents(
+    documents: dict[str, dict[str, Any]], overlays: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """One registry from the per-service files; an event defined twice among them is an error.
+    Overlays (a team's own files) may add events and add fields or values to shipped events."""
     merged: dict[str, Any] = {"envelope": [], "envelope_values": {}, "events": {}}
-    for name, document in sorted(documents.items()):
-        merged["envelope"].extend(document.get("envelope", []))
-        merged["envelope_values"].update(document.get("envelope_values", {}))
-        for event_source, events in (document.get("events") or {}).items():
-            target = merged["events"].setdefault(event_source, {})
-            for event_name, spec in events.items():
-                if event_name in target:
-                    raise ValueError(f"registry/{name}: {event_source} {event_name} is defined twice")
-                target[event_name] = spec
+    for layer, extend in ((documents, False), (overlays or {}, True)):
+        for name, document in sorted(layer.items()):
+            # Keys starting with `_` hold YAML anchors for shared field groups.
+            keys = {k for k in (document if isinstance(document, dict) else {}) if not k.startswith("_")}
+            if not isinstance(document, dict) or not keys <= {"envelope", "envelope_values", "events"}:
+                raise RegistryError(f"{name}: a registry file maps envelope, envelope_values and events")
+            merged["envelope"].extend(document.get("envelope") or [])
+            merged["envelope_values"].update(document.get("envelope_values") or {})
+            for event_source, events in (document.get("events") or {}).items():
+                target = merged["events"].setdefault(event_source, {})
+                for event_name, spec in (events or {}).items():
+                    if not isinstance(spec, dict) or not isinstance(spec.get("fields", []), list):
+                        raise RegistryError(f"{name}: {event_source} {event_name} needs a list 'fields'")
+                    if event_name not in target:
+                        target[event_name] = {"evidence": "api", "fields": [], **spec}
+                    elif not extend:
+                        raise RegistryError(f"registry/{name}: {event_source} {event_name} is defined twice")
+                    else:
+                        known = target[event_name]
+                        target[event_name] = {
+                            **known,
+                            "fields": [*known["fields"], *spec.get("fields", [])],
+                            "values": {**known.get("values", {}), **spec.get("values", {})},
+                        }
     return merged
+
+
+_overlay_paths: tuple[Path, ...] = ()
+
+
+def use_overlays(paths: Sequence[Path]) -> None:
+    """Make every later `registry()` include these overlay files (a content repository's own events
+    and fields), checked for consistency with the shipped registry like any registry file."""
+    global _overlay_paths
+    paths = tuple(Path(p) for p in paths)
+    if paths != _overlay_paths:
+        _overlay_paths = paths
+        registry.cache_clear()
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise RegistryError(
+            f"{path}: cannot read registry overlay ({' '.join(str(error).split())})"
+        ) from None
 
 
 @functools.cache
@@ -199,7 +245,18 @@ def registry() -> Registry:
         for entry in folder.iterdir()
         if entry.name.endswith(".yml")
     }
-    return Registry(merge_registry_documents(documents))
+    overlays: dict[str, Any] = {}
+    for path in _overlay_paths:
+        files = sorted(path.rglob("*.yml")) if path.is_dir() else [path]
+        for file in files:
+            overlays[str(file)] = _read_yaml(file)
+    try:
+        return Registry(merge_registry_documents(documents, overlays))
+    except RegistryError:
+        raise
+    except (ValueError, KeyError, TypeError) as error:
+        where = ", ".join(map(str, _overlay_paths)) or "the shipped registry"
+        raise RegistryError(f"{where}: {error}") from None
 
 
 def load_json_data(name: str) -> Any:
