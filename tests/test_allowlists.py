@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from sigma.filters import SigmaFilter
+
 from snaptrail.backends import TARGETS
 from snaptrail.backends.values import lucene_regex_literal
 from snaptrail.config import Config, load_config
@@ -189,4 +189,4 @@ def test_filters_that_are_off_change_no_query(tmp_path: Path) -> None:
     """An empty allowlist leaves its filter out of every query (not compiled as an empty list)."""
     off = Corpus.load([RULES], [FILTERS], load_config(_config(tmp_path))).compiled("duckdb")
     bare = rule_corpus().compiled("duckdb")
-    assert {rule_id: c.query for rule_id, c in off.items()} == {rule_id: c.query for rule_id, c in bare.items()}
+    assert {r: c.query for r, c in off.items()} == {r: c.query for r, c in bare.items()}
