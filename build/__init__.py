@@ -6,6 +6,8 @@ queries, so an artifact never compiles a rule again on its own.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,13 +35,33 @@ def packagers() -> list[tuple[str, Packager]]:
 
 
 def build_all(context: BuildContext, out: Path) -> dict[str, list[Path]]:
-    """Write every artifact. Each packager's folder is emptied first, so a removed rule leaves
-    nothing behind and two builds of the same sources are byte-identical."""
-    import shutil
+    """Write every artifact into a fresh folder beside `out`, then put that folder in place of `out`.
 
-    out.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, write in packagers():
-        shutil.rmtree(out / name, ignore_errors=True)
-        written[name] = write(context, out)
-    return written
+    `out` is replaced whole and only when every packager succeeded: a build that fails half way (a
+    packager refusing a rule, a bug) leaves the previous `out` as it was, never a mix of two builds;
+    and a fresh folder means a removed rule leaves nothing behind, so two builds of the same sources
+    are byte-identical. The folder is a sibling so that the final rename stays on one file system."""
+    out = Path(os.path.abspath(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.building-{os.getpid()}")
+    previous = out.with_name(f".{out.name}.previous-{os.getpid()}")
+    for stale in (staging, previous):  # left by a process of the same id that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    staging.mkdir()  # not mkdtemp: the folder gets the user's usual permissions, not 0700
+    try:
+        written = {name: write(context, staging) for name, write in packagers()}
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rename(previous)
+        try:
+            staging.rename(out)
+        except OSError:
+            previous.rename(out)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(previous)
+    else:
+        staging.rename(out)
+    return {name: [out / path.relative_to(staging) for path in paths] for name, paths in written.items()}

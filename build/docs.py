@@ -23,7 +23,6 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
-
 from snaptrail.backends import TARGETS
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
 from snaptrail.fixtures import ChainCase, RecordCase

@@ -19,13 +19,12 @@ from typing import Any
 
 from sigma.correlations import SigmaCorrelationTimespan
 
-from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
-from snaptrail.config import ConfigError
 from snaptrail.attack import attack_data
+from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
+from snaptrail.config import ElasticLanguage, ElasticSettings
 
 FOLDER = "elastic"
 NDJSON = "snaptrail-rules.ndjson"
-DEFAULT_INDEX = ("logs-aws.cloudtrail-*",)
 LICENSE = "Apache-2.0"
 ATTACK_FRAMEWORK = "MITRE ATT&CK"
 
@@ -42,12 +41,11 @@ class Language:
     label: str
 
 
-LANGUAGES = {
+LANGUAGES: dict[ElasticLanguage, Language] = {
     "eql": Language("eql", "elastic-eql", "eql", "eql", True, "EQL"),
     "esql": Language("esql", "elastic-esql", "esql", "esql", False, "ES|QL"),
     "lucene": Language("lucene", "elastic-lucene", "query", "lucene", True, "Lucene"),
 }
-DEFAULT_LANGUAGES = ("eql", "esql", "lucene")
 
 # Kibana's risk score bands: 0-21 low, 22-47 medium, 48-73 high, 74-100 critical. Each level
 # takes the top of its band (the convention of Elastic's own prebuilt rules), so an alert sorts
@@ -61,79 +59,10 @@ SEVERITY = {
     "critical": ("critical", 99),
 }
 
-_DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
-_FROM = re.compile(r"^now-[1-9][0-9]*[smhd]$")
 _ESQL_FROM = re.compile(r"^from\s+(\S+(?:\s*,\s*\S+)*?)(?:\s+metadata\b|\s*\n|\s*\||$)", re.IGNORECASE)
-_FIELD = re.compile(r"^[A-Za-z_@][A-Za-z0-9_.@-]*$")
 
 
-def _seconds(duration: str) -> int:
-    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration[-1]]
-
-
-@dataclass(frozen=True)
-class Settings:
-    index: tuple[str, ...]
-    enabled: bool
-    interval: str
-    lookback: str  # Kibana `from`
-    max_signals: int
-    timestamp_override: str | None
-    languages: tuple[str, ...]
-    informational_as_building_block: bool
-
-
-def settings(context: BuildContext) -> Settings:
-    """The `elastic` section of snaptrail.yml, with defaults; a wrong value is a ConfigError."""
-    section = context.config.section("elastic")
-    index = section.get("index", list(DEFAULT_INDEX))
-    if isinstance(index, str):  # one pattern written as a string still becomes a list
-        index = [index]
-    if not isinstance(index, list) or not index or not all(isinstance(i, str) and i for i in index):
-        raise ConfigError("elastic.index must be a non-empty list of index patterns")
-    enabled = section.get("enabled", False)
-    if not isinstance(enabled, bool):
-        raise ConfigError("elastic.enabled must be true or false")
-    interval = str(section.get("interval", "5m"))
-    if not _DURATION.match(interval):
-        raise ConfigError(f"elastic.interval must be a duration like 5m, not {interval!r}")
-    lookback = str(section.get("from", "now-15m"))
-    if not _FROM.match(lookback):
-        raise ConfigError(f"elastic.from must be date math like now-15m, not {lookback!r}")
-    if _seconds(lookback.removeprefix("now-")) < _seconds(interval):
-        raise ConfigError(
-            f"elastic.from ({lookback}) is shorter than elastic.interval ({interval}): runs would skip events"
-        )
-    max_signals = section.get("max_signals", 100)
-    if not isinstance(max_signals, int) or isinstance(max_signals, bool) or max_signals < 1:
-        raise ConfigError("elastic.max_signals must be a positive integer")
-    override = section.get("timestamp_override", "event.ingested")
-    if override is not None and (not isinstance(override, str) or not _FIELD.match(override)):
-        raise ConfigError("elastic.timestamp_override must be a field name, or null for @timestamp")
-    languages = section.get("languages", list(DEFAULT_LANGUAGES))
-    if (
-        not isinstance(languages, list)
-        or not languages
-        or any(lang not in LANGUAGES for lang in languages)
-        or len(set(languages)) != len(languages)
-    ):
-        raise ConfigError(f"elastic.languages must be a list drawn from {list(LANGUAGES)} without repeats")
-    building_block = section.get("informational_as_building_block", True)
-    if not isinstance(building_block, bool):
-        raise ConfigError("elastic.informational_as_building_block must be true or false")
-    return Settings(
-        index=tuple(index),
-        enabled=enabled,
-        interval=interval,
-        lookback=lookback,
-        max_signals=max_signals,
-        timestamp_override=override or None,
-        languages=tuple(languages),
-        informational_as_building_block=building_block,
-    )
-
-
-def schedule(rule: RuleInfo, config: Settings) -> dict[str, str]:
+def schedule(rule: RuleInfo, config: ElasticSettings) -> dict[str, str]:
     """How often a rule runs and how far back it looks; the one place a rule's window is decided.
 
     Single-event rules run every `interval` over `from`..now. The default window (15 minutes for
@@ -148,7 +77,7 @@ def schedule(rule: RuleInfo, config: Settings) -> dict[str, str]:
     return {"interval": config.interval, "from": config.lookback, "to": "now"}
 
 
-def choose(context: BuildContext, rule: RuleInfo, config: Settings) -> tuple[Language, str] | None:
+def choose(context: BuildContext, rule: RuleInfo, config: ElasticSettings) -> tuple[Language, str] | None:
     """The first configured language whose target expresses the rule exactly, with its query."""
     for key in config.languages:
         language = LANGUAGES[key]
@@ -158,7 +87,7 @@ def choose(context: BuildContext, rule: RuleInfo, config: Settings) -> tuple[Lan
     return None
 
 
-def left_out_reason(context: BuildContext, rule: RuleInfo, config: Settings) -> str:
+def left_out_reason(context: BuildContext, rule: RuleInfo, config: ElasticSettings) -> str:
     reasons = []
     for key in config.languages:
         conversion = context.conversions[LANGUAGES[key].target].get(rule.id)
@@ -240,7 +169,7 @@ def tags(rule: RuleInfo, language: Language, context: BuildContext, building_blo
     return found
 
 
-def setup_guide(language: Language, query: str, config: Settings) -> str:
+def setup_guide(language: Language, query: str, config: ElasticSettings) -> str:
     lines = [
         "## Setup",
         "",
@@ -287,7 +216,7 @@ def note(rule: RuleInfo, language: Language, context: BuildContext) -> str:
 
 
 def rule_object(
-    context: BuildContext, rule: RuleInfo, language: Language, query: str, config: Settings
+    context: BuildContext, rule: RuleInfo, language: Language, query: str, config: ElasticSettings
 ) -> dict[str, Any]:
     if rule.level not in SEVERITY:
         raise ValueError(f"{rule.path}: level {rule.level!r} is not one of {list(SEVERITY)}")
@@ -338,7 +267,7 @@ def rule_object(
 
 def kibana_rules(context: BuildContext) -> tuple[list[dict[str, Any]], list[tuple[RuleInfo, str]]]:
     """Every rule Elastic can express, sorted by rule id, and the ones left out with the reason."""
-    config = settings(context)
+    config = context.config.elastic
     documents, left_out = [], []
     for rule in context.rules:
         chosen = choose(context, rule, config)
@@ -354,7 +283,7 @@ def kibana_rules(context: BuildContext) -> tuple[list[dict[str, Any]], list[tupl
 def _readme(
     context: BuildContext, documents: list[dict[str, Any]], left_out: list[tuple[RuleInfo, str]]
 ) -> str:
-    config = settings(context)
+    config = context.config.elastic
     by_type: dict[str, int] = {}
     for document in documents:
         by_type[document["language"]] = by_type.get(document["language"], 0) + 1

@@ -27,6 +27,14 @@ from typing import Any
 import yaml
 
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
+from snaptrail.config import (
+    LONG_PERIOD,
+    LONG_PERIOD_MIN_FREQUENCY,
+    SentinelSettings,
+    iso_duration,
+    parse_duration,
+    sentinel_schedule_problem,
+)
 
 # Stable Microsoft.SecurityInsights REST API version (azure-rest-api-specs, specification/securityinsights/
 # resource-manager/Microsoft.SecurityInsights/stable/2024-09-01/AlertRules.json). The stable versions have
@@ -98,28 +106,7 @@ DATA_CONNECTORS = (
 DESCRIPTION_LIMIT = 5000  # Azure-Sentinel's template validation (AnalyticsTemplateInternalModelBase)
 SUPPRESSION_DEFAULT = timedelta(hours=5)  # required even when suppression is off; Sentinel's default
 
-# Sentinel's limits for scheduled rules (Azure-Sentinel's ScheduledTemplateInternalModel validation and
-# "Create analytics rules for Microsoft Sentinel solutions").
-MIN_SCHEDULE = timedelta(minutes=5)
-MAX_SCHEDULE = timedelta(days=14)
-LONG_PERIOD = timedelta(days=2)  # a period of 2 days or more needs a frequency of at least 1 hour
-LONG_PERIOD_MIN_FREQUENCY = timedelta(hours=1)
-MAX_GROUPING_LOOKBACK = timedelta(days=7)
-
-# The keys of snaptrail.yml's `sentinel:` section this packager reads (unknown keys are errors).
-SETTINGS_KEYS = (
-    "enabled",
-    "query_frequency",
-    "query_period",
-    "suppression_duration",
-    "incident_min_level",
-    "grouping_lookback",
-)
-
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "snaptrail:sentinel:alert-rule")
-_ISO_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
-_SHORT_DURATION = re.compile(r"^(\d+)([smhd])$")
-_SHORT_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class SentinelPackageError(ValueError):
@@ -127,46 +114,9 @@ class SentinelPackageError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    enabled: bool = False
-    query_frequency: timedelta = timedelta(minutes=10)
-    query_period: timedelta = timedelta(minutes=15)
-    suppression_duration: timedelta | None = None  # None: suppression off
-    incident_min_level: str = "low"  # rules below this level raise alerts without incidents
-    grouping_lookback: timedelta = timedelta(hours=5)
-
-
-@dataclass(frozen=True)
 class Schedule:
     frequency: timedelta
     period: timedelta
-
-
-def parse_duration(value: object, key: str = "duration") -> timedelta:
-    """ISO 8601 (`PT10M`, `P1DT2H`) or Sigma/KQL short form (`10m`, `2h`, `1d`), whole minutes only."""
-    text = str(value).strip()
-    if match := _ISO_DURATION.match(text):
-        if text in ("P", "PT") or text.endswith("T"):
-            raise SentinelPackageError(f"{key}: {value!r} is not a duration")
-        days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-        duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    elif match := _SHORT_DURATION.match(text):
-        duration = timedelta(seconds=int(match.group(1)) * _SHORT_UNITS[match.group(2)])
-    else:
-        raise SentinelPackageError(f"{key}: {value!r} is not a duration (use e.g. PT10M or 10m)")
-    if duration <= timedelta(0) or duration.total_seconds() % 60:
-        raise SentinelPackageError(f"{key}: {value!r} must be a positive whole number of minutes")
-    return duration
-
-
-def iso_duration(duration: timedelta) -> str:
-    """timedelta -> ISO 8601 duration as the REST API writes it: PT10M, PT1H, P1D, P2DT1H30M."""
-    minutes_total = int(duration.total_seconds()) // 60
-    days, rest = divmod(minutes_total, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    time = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
-    text = "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
-    return text if text != "P" else "PT0M"
 
 
 def short_duration(duration: timedelta) -> str:
@@ -179,58 +129,7 @@ def short_duration(duration: timedelta) -> str:
     return f"{minutes}m"
 
 
-def settings_from(section: dict[str, Any]) -> Settings:
-    """The `sentinel:` section of snaptrail.yml, with defaults; a misspelt key or bad value is an error."""
-    unknown = sorted(set(section) - set(SETTINGS_KEYS))
-    if unknown:
-        raise SentinelPackageError(f"sentinel: unknown setting(s) {unknown}; known: {list(SETTINGS_KEYS)}")
-    defaults = Settings()
-    enabled = section.get("enabled", defaults.enabled)
-    if not isinstance(enabled, bool):
-        raise SentinelPackageError(f"sentinel.enabled: {enabled!r} must be true or false")
-    level = str(section.get("incident_min_level", defaults.incident_min_level))
-    if level not in LEVELS:
-        raise SentinelPackageError(
-            f"sentinel.incident_min_level: {level!r} is not one of {list(LEVELS)}"
-        )
-    frequency = parse_duration(section.get("query_frequency", "PT10M"), "sentinel.query_frequency")
-    period = parse_duration(section.get("query_period", "PT15M"), "sentinel.query_period")
-    suppression = section.get("suppression_duration")
-    lookback = parse_duration(section.get("grouping_lookback", "PT5H"), "sentinel.grouping_lookback")
-    if lookback < MIN_SCHEDULE or lookback > MAX_GROUPING_LOOKBACK:
-        raise SentinelPackageError("sentinel.grouping_lookback: must be between 5 minutes and 7 days")
-    settings = Settings(
-        enabled=enabled,
-        query_frequency=frequency,
-        query_period=period,
-        suppression_duration=(
-            parse_duration(suppression, "sentinel.suppression_duration") if suppression else None
-        ),
-        incident_min_level=level,
-        grouping_lookback=lookback,
-    )
-    _check_schedule(Schedule(frequency, period), "sentinel.query_frequency/query_period")
-    return settings
-
-
-def _check_schedule(schedule: Schedule, where: str) -> None:
-    for name, value in (("queryFrequency", schedule.frequency), ("queryPeriod", schedule.period)):
-        if not MIN_SCHEDULE <= value <= MAX_SCHEDULE:
-            raise SentinelPackageError(
-                f"{where}: {name} {iso_duration(value)} is outside 5 minutes .. 14 days"
-            )
-    if schedule.period < schedule.frequency:
-        raise SentinelPackageError(
-            f"{where}: queryPeriod {iso_duration(schedule.period)} is shorter than queryFrequency "
-            f"{iso_duration(schedule.frequency)}: events between two runs would never be read"
-        )
-    if schedule.period >= LONG_PERIOD and schedule.frequency < LONG_PERIOD_MIN_FREQUENCY:
-        raise SentinelPackageError(
-            f"{where}: a queryPeriod of 2 days or more needs a queryFrequency >= 1 hour"
-        )
-
-
-def schedule(rule: RuleInfo, settings: Settings) -> Schedule:
+def schedule(rule: RuleInfo, settings: SentinelSettings) -> Schedule:
     """How often the rule runs and how far back it reads: the one place a rule's window is decided.
 
     A plain rule uses the configured frequency and period. A chain (a Sigma correlation rule, whose
@@ -245,9 +144,10 @@ def schedule(rule: RuleInfo, settings: Settings) -> Schedule:
         if period >= LONG_PERIOD:
             frequency = max(frequency, LONG_PERIOD_MIN_FREQUENCY)
             period = max(period, frequency + span)
-    result = Schedule(frequency, period)
-    _check_schedule(result, f"{rule.path} ({rule.id})")
-    return result
+    problem = sentinel_schedule_problem(frequency, period)
+    if problem:
+        raise SentinelPackageError(f"{rule.path} ({rule.id}): {problem}")
+    return Schedule(frequency, period)
 
 
 def rule_guid(rule_id: str) -> str:
@@ -320,7 +220,7 @@ def _alert_details_override(rule: RuleInfo) -> dict[str, str]:
     return {"alertDisplayNameFormat": f"{rule.title}: {{{{{event}}}}} in AWS account {{{{{account}}}}}"}
 
 
-def _incident_configuration(rule: RuleInfo, settings: Settings) -> dict[str, Any]:
+def _incident_configuration(rule: RuleInfo, settings: SentinelSettings) -> dict[str, Any]:
     return {
         "createIncident": rule.level_rank >= LEVELS.index(settings.incident_min_level),
         "groupingConfiguration": {
@@ -335,7 +235,9 @@ def _incident_configuration(rule: RuleInfo, settings: Settings) -> dict[str, Any
     }
 
 
-def alert_rule_properties(rule: RuleInfo, query: str, settings: Settings, version: str) -> dict[str, Any]:
+def alert_rule_properties(
+    rule: RuleInfo, query: str, settings: SentinelSettings, version: str
+) -> dict[str, Any]:
     """ScheduledAlertRuleProperties of the REST API for one rule."""
     window = schedule(rule, settings)
     return {
@@ -382,23 +284,13 @@ def alert_rule_resource(rule: RuleInfo, properties: dict[str, Any]) -> dict[str,
     }
 
 
-def settings_summary(settings: Settings) -> dict[str, Any]:
+def settings_summary(settings: SentinelSettings) -> dict[str, Any]:
     """The Sentinel settings in effect (defaults included), as the artifacts state them."""
-    return {
-        "enabled": settings.enabled,
-        "query_frequency": iso_duration(settings.query_frequency),
-        "query_period": iso_duration(settings.query_period),
-        "suppression_duration": (
-            iso_duration(settings.suppression_duration) if settings.suppression_duration else None
-        ),
-        "incident_min_level": settings.incident_min_level,
-        "grouping_lookback": iso_duration(settings.grouping_lookback),
-        "api_version": API_VERSION,
-    }
+    return {**settings.model_dump(mode="json"), "api_version": API_VERSION}
 
 
 def arm_template(
-    context: BuildContext, settings: Settings, resources: list[dict[str, Any]], what: str
+    context: BuildContext, settings: SentinelSettings, resources: list[dict[str, Any]], what: str
 ) -> dict[str, Any]:
     return {
         "$schema": TEMPLATE_SCHEMA,
@@ -454,7 +346,9 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
 _YamlDumper.add_representer(str, _represent_str)
 
 
-def _yaml_text(rule: RuleInfo, document: dict[str, Any], context: BuildContext, settings: Settings) -> str:
+def _yaml_text(
+    rule: RuleInfo, document: dict[str, Any], context: BuildContext, settings: SentinelSettings
+) -> str:
     header = [
         f"# Microsoft Sentinel analytic rule built by snaptrail {context.version} from {rule.path}",
         f"# (Sigma rule {rule.id}). Do not edit: change the Sigma rule or snaptrail.yml and rebuild.",
@@ -471,7 +365,7 @@ def _json_text(document: dict[str, Any]) -> str:
 
 def write_sentinel(context: BuildContext, out: Path) -> list[Path]:
     root = out / FOLDER
-    settings = settings_from(context.config.section("sentinel"))
+    settings = context.config.sentinel
     written: list[Path] = []
     resources: list[dict[str, Any]] = []
     rows: list[str] = []
@@ -517,7 +411,7 @@ def write_sentinel(context: BuildContext, out: Path) -> list[Path]:
     return [*written, combined, readme]
 
 
-def _readme(context: BuildContext, settings: Settings, rows: list[str], left_out: list[str]) -> str:
+def _readme(context: BuildContext, settings: SentinelSettings, rows: list[str], left_out: list[str]) -> str:
     provenance = json.dumps(context.provenance(), indent=2, sort_keys=True)
     incident_levels = ", ".join(LEVELS[LEVELS.index(settings.incident_min_level) :])
     suppression = (

@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snaptrail.backends.splunk import BASE_MACRO
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
-from snaptrail.config import ConfigError
+from snaptrail.config import SplunkSettings, relative_offset
 
 FOLDER = "splunk"
 APP_ID = "snaptrail_cloudtrail"
 TARGET = "splunk"
-BASE_MACRO = "snaptrail_cloudtrail"  # the macro the compiled queries start with (backends/splunk.py)
-DEFAULT_BASE_SEARCH = "sourcetype=aws:cloudtrail"
 TITLE_PREFIX = "snaptrail - "
 AUTHOR = "snaptrail"
 LICENSE = ("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0")
@@ -49,9 +48,6 @@ ARCHIVE_MTIME = 315532800
 SEVERITY = {"informational": 2, "low": 3, "medium": 4, "high": 5, "critical": 6}
 SEVERITY_LABEL = {2: "Info", 3: "Low", 4: "Medium", 5: "High", 6: "Critical"}
 
-_CRON_FIELD = re.compile(r"^[0-9*/,-]+$")
-_RELATIVE = re.compile(r"^-(?P<amount>[1-9][0-9]*)(?P<unit>[smhd])(?:@(?P<snap>[smhd]))?$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
@@ -60,15 +56,6 @@ _PEP440 = re.compile(
     r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?P<pre>[.-]?[A-Za-z][0-9A-Za-z.]*)?(?:\+(?P<local>.+))?$"
 )
 _MACRO_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-
-
-@dataclass(frozen=True)
-class Settings:
-    base_search: str
-    enabled: bool
-    cron_schedule: str
-    earliest_time: str
-    latest_time: str
 
 
 @dataclass(frozen=True)
@@ -82,17 +69,6 @@ class Schedule:
     suppress_fields: tuple[str, ...]  # alert.suppress.fields (per-result alerting)
 
 
-def _offset_seconds(value: str) -> tuple[int, int]:
-    """(distance from now, snap granularity) of `now` or `-<n><unit>[@<unit>]`, in seconds."""
-    if value == "now":
-        return 0, 0
-    match = _RELATIVE.match(value)
-    if match is None:
-        raise ConfigError(f"not a relative time modifier like -20m@m or now: {value!r}")
-    snap = _UNIT_SECONDS[match["snap"]] if match["snap"] else 0
-    return int(match["amount"]) * _UNIT_SECONDS[match["unit"]], snap
-
-
 def _duration(seconds: int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
@@ -100,46 +76,7 @@ def _duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def settings(context: BuildContext) -> Settings:
-    """The `splunk` section of snaptrail.yml, with defaults; a wrong value is a ConfigError."""
-    section = context.config.section("splunk")
-    base_search = section.get("base_search", DEFAULT_BASE_SEARCH)
-    if not isinstance(base_search, str) or not base_search.strip():
-        raise ConfigError(
-            "splunk.base_search must be a non-empty search, e.g. index=aws sourcetype=aws:cloudtrail"
-        )
-    enabled = section.get("enabled", False)
-    if not isinstance(enabled, bool):
-        raise ConfigError("splunk.enabled must be true or false")
-    cron = str(section.get("cron_schedule", "*/10 * * * *")).strip()
-    fields = cron.split()
-    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-        raise ConfigError(f"splunk.cron_schedule must be a five-field cron expression, not {cron!r}")
-    if fields[0] in ("*", "*/1"):
-        raise ConfigError(
-            "splunk.cron_schedule must not run every minute (AppInspect flags more than 12 runs an hour)"
-        )
-    earliest = str(section.get("earliest_time", "-20m@m")).strip()
-    latest = str(section.get("latest_time", "-5m@m")).strip()
-    for key, value in (("earliest_time", earliest), ("latest_time", latest)):
-        try:
-            _offset_seconds(value)
-        except ConfigError as error:
-            raise ConfigError(f"splunk.{key}: {error}") from None
-    if _offset_seconds(earliest)[0] <= _offset_seconds(latest)[0]:
-        raise ConfigError(
-            f"splunk.earliest_time ({earliest}) must be earlier than splunk.latest_time ({latest})"
-        )
-    return Settings(
-        base_search=" ".join(base_search.split()),
-        enabled=enabled,
-        cron_schedule=" ".join(fields),
-        earliest_time=earliest,
-        latest_time=latest,
-    )
-
-
-def schedule(rule: RuleInfo, config: Settings) -> Schedule:
+def schedule(rule: RuleInfo, config: SplunkSettings) -> Schedule:
     """How often a rule runs and which window it reads; the one place a rule's window is decided.
 
     Single-event rules run on `splunk.cron_schedule` (default every 10 minutes) over
@@ -149,7 +86,7 @@ def schedule(rule: RuleInfo, config: Settings) -> Schedule:
     per result, suppressed by `eventID` for longer than any event can stay inside the window.
     Chains (Sigma correlation rules) read their whole timespan on top of that window, so a chain whose
     first event is older than the schedule is still seen, and are suppressed per chain key."""
-    earliest, snap = _offset_seconds(config.earliest_time)
+    earliest, snap = relative_offset(config.earliest_time)
     if rule.window_seconds:
         minutes = (earliest + rule.window_seconds + 59) // 60
         return Schedule(
@@ -299,7 +236,7 @@ def app_conf(context: BuildContext) -> str:
     )
 
 
-def macros_conf(context: BuildContext, rules: list[tuple[RuleInfo, str]], config: Settings) -> str:
+def macros_conf(context: BuildContext, rules: list[tuple[RuleInfo, str]], config: SplunkSettings) -> str:
     sections: list[tuple[str, list[tuple[str, str]]]] = [
         (
             BASE_MACRO,
@@ -341,7 +278,7 @@ def description(rule: RuleInfo, context: BuildContext) -> str:
 
 
 def savedsearch_settings(
-    context: BuildContext, rule: RuleInfo, query: str, config: Settings
+    context: BuildContext, rule: RuleInfo, query: str, config: SplunkSettings
 ) -> list[tuple[str, str]]:
     if rule.level not in SEVERITY:
         raise ValueError(f"{rule.path}: level {rule.level!r} is not one of {list(SEVERITY)}")
@@ -368,7 +305,9 @@ def savedsearch_settings(
     ]
 
 
-def savedsearches_conf(context: BuildContext, rules: list[tuple[RuleInfo, str]], config: Settings) -> str:
+def savedsearches_conf(
+    context: BuildContext, rules: list[tuple[RuleInfo, str]], config: SplunkSettings
+) -> str:
     sections = [
         (search_name(rule), savedsearch_settings(context, rule, query, config)) for rule, query in rules
     ]
@@ -446,7 +385,7 @@ def readme(
     context: BuildContext,
     rules: list[tuple[RuleInfo, str]],
     left_out: list[tuple[RuleInfo, str]],
-    config: Settings,
+    config: SplunkSettings,
 ) -> str:
     version = splunk_version(context.version)
     tgz = f"{APP_ID}-{version}.tgz"
@@ -564,7 +503,7 @@ def readme(
 
 def app_files(context: BuildContext) -> dict[str, str]:
     """Relative path in the app folder -> content."""
-    config = settings(context)
+    config = context.config.splunk
     rules, left_out = included(context)
     return {
         "README.md": readme(context, rules, left_out, config),

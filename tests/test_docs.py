@@ -22,7 +22,7 @@ from snaptrail.build.context import BuildContext
 from snaptrail.build.docs import LEVEL_MEANING, Block, md, text_blocks, write_docs
 from snaptrail.config import load_config
 
-from fixture_cases import REPO, RULES, cases_for
+from fixture_cases import FIXTURES, REPO, RULES, cases_for
 
 # Families that are settled; rules still being written elsewhere cannot break these tests.
 FAMILIES = tuple(sorted(p.name for p in RULES.iterdir() if p.is_dir()))  # every family, chains included
@@ -33,7 +33,10 @@ VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "met
 @pytest.fixture(scope="module")
 def context() -> BuildContext:
     return BuildContext(
-        [RULES / family for family in FAMILIES], [REPO / "sigma/filters"], load_config(REPO / "snaptrail.yml")
+        [RULES / family for family in FAMILIES],
+        [REPO / "sigma/filters"],
+        load_config(REPO / "snaptrail.yml"),
+        [FIXTURES],  # the docs summarise the fixture folders they are given
     )
 
 

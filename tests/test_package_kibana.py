@@ -5,7 +5,6 @@ own EQL and ES|QL parsers, and is byte-identical across builds."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import filecmp
 import json
 from functools import cache
@@ -14,6 +13,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from snaptrail.backends.elastic import ecs_field_types
 from snaptrail.build.context import BuildContext
@@ -31,8 +31,9 @@ def _context(config: Config | None = None) -> BuildContext:
 
 
 def _with_elastic(settings: dict[str, Any]) -> Config:
-    config = load_config(REPO / "snaptrail.yml")
-    return dataclasses.replace(config, siem={**config.siem, "elastic": settings})
+    """The shipped snaptrail.yml, its `elastic:` section replaced (validated as load_config does)."""
+    data = yaml.safe_load((REPO / "snaptrail.yml").read_text(encoding="utf-8"))
+    return Config.from_mapping({**data, "elastic": settings}, Path("snaptrail.yml"))
 
 
 @cache
@@ -203,21 +204,27 @@ def test_language_order_is_configurable(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "settings",
+    ("settings", "key"),
     [
-        {"index": []},
-        {"enabled": "yes"},
-        {"interval": "five minutes"},
-        {"from": "15m"},
-        {"interval": "30m", "from": "now-15m"},
-        {"languages": ["kql"]},
-        {"max_signals": 0},
+        ({"index": []}, "index"),
+        ({"index": [5]}, "index[0]"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"interval": "five minutes"}, "interval"),
+        ({"from": "15m"}, "from"),
+        ({"interval": "30m", "from": "now-15m"}, "from"),
+        ({"interval": "30m"}, "from"),  # against the default from
+        ({"languages": ["kql"]}, "languages[0]"),
+        ({"languages": ["eql", "eql"]}, "languages"),
+        ({"max_signals": 0}, "max_signals"),
+        ({"max_signals": True}, "max_signals"),
+        ({"timestamp_override": "not a field"}, "timestamp_override"),
+        ({"intervall": "5m"}, "intervall: unknown key; did you mean 'interval'?"),
     ],
 )
-def test_bad_elastic_settings_are_config_errors(settings: dict[str, Any], tmp_path: Path) -> None:
-    context = _context(_with_elastic(settings))
-    with pytest.raises(ConfigError):
-        write_kibana(context, tmp_path)
+def test_bad_elastic_settings_are_config_errors(settings: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        _with_elastic(settings)
+    assert str(error.value).startswith(f"snaptrail.yml: elastic.{key}"), error.value
 
 
 VALID_EQL: dict[str, Any] = {

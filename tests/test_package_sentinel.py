@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from sigma.correlations import SigmaCorrelationTimespan
 
 from snaptrail.build.context import BuildContext, RuleInfo
 from snaptrail.build.sentinel import (
@@ -26,20 +27,16 @@ from snaptrail.build.sentinel import (
     SEVERITY,
     TACTICS,
     SentinelPackageError,
-    Settings,
     alert_rule_properties,
     alert_rule_resource,
     arm_literal,
-    iso_duration,
-    parse_duration,
     rule_guid,
     rule_yaml,
     schedule,
-    settings_from,
     short_duration,
     write_sentinel,
 )
-from snaptrail.config import load_config
+from snaptrail.config import Config, ConfigError, SentinelSettings, iso_duration, load_config, parse_duration
 
 from checkers.kusto_checker import DEFAULT_SCHEMA, KustoChecker
 from fixture_cases import REPO, RULES
@@ -296,13 +293,12 @@ def test_a_rule_the_target_cannot_express_is_left_out_and_listed(
     context: BuildContext, tmp_path: Path
 ) -> None:
     limited = BuildContext(context.rule_paths, context.filter_paths, context.config)
-    conversions = {target: dict(by_rule) for target, by_rule in context.conversions.items()}
     rule = _expressed(context)[0]
     reason = "field requestParameters.x is not supported on target sentinel (test)"
-    conversions["sentinel"][rule.id] = dataclasses.replace(
-        conversions["sentinel"][rule.id], query=None, error=reason, limitation=True
-    )
-    limited.__dict__["conversions"] = conversions
+    # The corpus compiles each target once and keeps the table: this context's own corpus is changed.
+    table = limited.corpus.compiled("sentinel")
+    table[rule.id] = dataclasses.replace(table[rule.id], query=None, error=reason, limitation=True)
+    assert limited.query("sentinel", rule.id) is None
     write_sentinel(limited, tmp_path)
     root = tmp_path / "sentinel"
     assert not (root / "arm" / f"{rule.name}.json").exists()
@@ -316,47 +312,55 @@ def test_a_rule_the_target_cannot_express_is_left_out_and_listed(
 # --- settings and the schedule function -----------------------------------------------------------------
 
 
+def _settings(section: dict[str, Any]) -> SentinelSettings:
+    return Config.from_mapping({"sentinel": section}).sentinel
+
+
 def test_settings_from_config(context: BuildContext) -> None:
-    assert settings_from({}) == Settings()
-    settings = settings_from({"enabled": True, "query_frequency": "15m", "query_period": "PT1H"})
+    assert _settings({}) == SentinelSettings() == context.config.sentinel
+    settings = _settings({"enabled": True, "query_frequency": "15m", "query_period": "PT1H"})
     rule = _expressed(context)[0]
     properties = alert_rule_properties(rule, "AWSCloudTrail", settings, context.version)
     assert properties["enabled"] is True
     assert (properties["queryFrequency"], properties["queryPeriod"]) == ("PT15M", "PT1H")
-    suppressed = settings_from({"suppression_duration": "1h", "incident_min_level": "informational"})
+    suppressed = _settings({"suppression_duration": "1h", "incident_min_level": "informational"})
     properties = alert_rule_properties(rule, "AWSCloudTrail", suppressed, context.version)
     assert (properties["suppressionEnabled"], properties["suppressionDuration"]) == (True, "PT1H")
     assert properties["incidentConfiguration"]["createIncident"] is True
 
 
 @pytest.mark.parametrize(
-    "section",
+    ("section", "key"),
     [
-        {"enable": True},  # misspelt key
-        {"enabled": "yes"},
-        {"query_frequency": "PT30M", "query_period": "PT15M"},  # period shorter than frequency
-        {"query_frequency": "PT1M", "query_period": "PT1M"},  # below Sentinel's 5 minutes
-        {"query_period": "P15D"},  # above 14 days
-        {"query_frequency": "PT30M", "query_period": "P2D"},  # 2 days needs hourly or slower
-        {"query_period": "soon"},
-        {"incident_min_level": "severe"},
-        {"grouping_lookback": "P8D"},
+        ({"enable": True}, "enable: unknown key; did you mean 'enabled'?"),  # misspelt key
+        ({"enabled": "yes"}, "enabled: must be true or false"),
+        ({"query_frequency": "PT30M", "query_period": "PT15M"}, "query_period: "),  # shorter than frequency
+        ({"query_frequency": "PT30M"}, "query_period: "),  # the default period is shorter too
+        ({"query_frequency": "PT1M", "query_period": "PT1M"}, "query_frequency: "),  # below 5 minutes
+        ({"query_period": "P15D"}, "query_period: "),  # above 14 days
+        ({"query_frequency": "PT30M", "query_period": "P2D"}, "query_period: "),  # 2 days: hourly or slower
+        ({"query_period": "soon"}, "query_period: "),
+        ({"query_period": 15}, "query_period: "),
+        ({"suppression_duration": "later"}, "suppression_duration: "),
+        ({"incident_min_level": "severe"}, "incident_min_level: "),
+        ({"grouping_lookback": "P8D"}, "grouping_lookback: "),
     ],
 )
-def test_bad_settings_are_rejected(section: dict[str, Any]) -> None:
-    with pytest.raises(SentinelPackageError):
-        settings_from(section)
+def test_bad_settings_are_rejected(section: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        _settings(section)
+    assert str(error.value).startswith(f"snaptrail.yml: sentinel.{key}"), error.value
+    assert "\n" not in str(error.value)
 
 
 def test_a_chain_reads_its_whole_timespan(context: BuildContext) -> None:
     rule = _expressed(context)[0]
 
     def chain(timespan: str) -> RuleInfo:
-        return dataclasses.replace(
-            rule, raw={**rule.raw, "correlation": {"type": "temporal", "timespan": timespan}}
-        )
+        seconds = int(SigmaCorrelationTimespan(timespan).seconds)
+        return dataclasses.replace(rule, correlation_type="temporal", window_seconds=seconds)
 
-    settings = Settings()
+    settings = SentinelSettings()
     assert schedule(rule, settings) == (plain := schedule(rule, settings))
     assert (plain.frequency, plain.period) == (timedelta(minutes=10), timedelta(minutes=15))
     hour = schedule(chain("1h"), settings)
@@ -384,7 +388,7 @@ def test_durations_round_trip() -> None:
 def test_arm_literal_escapes_expressions(context: BuildContext) -> None:
     assert arm_literal({"a": ["[x]", "y[z]"], "b": 1}) == {"a": ["[[x]", "y[z]"], "b": 1}
     rule = dataclasses.replace(_expressed(context)[0], title="[Snapshots] shared")
-    properties = alert_rule_properties(rule, "AWSCloudTrail", Settings(), context.version)
+    properties = alert_rule_properties(rule, "AWSCloudTrail", SentinelSettings(), context.version)
     resource = alert_rule_resource(rule, properties)
     assert resource["properties"]["displayName"] == "[[Snapshots] shared"
     assert unescaped_expressions(resource["properties"]) == []

@@ -4,7 +4,6 @@ and passes Splunk AppInspect (precert) -- which is shown to fail on a deliberate
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 import os
@@ -18,6 +17,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from snaptrail.build.context import BuildContext
 from snaptrail.build.splunk_app import (
@@ -28,7 +28,6 @@ from snaptrail.build.splunk_app import (
     filter_macro,
     schedule,
     search_name,
-    settings,
     splunk_version,
     write_splunk,
     write_tgz,
@@ -128,10 +127,12 @@ APP_MANIFEST_SCHEMA: dict[str, Any] = {
 
 
 def _config(splunk: dict[str, Any] | None = None) -> Config:
-    config = load_config(REPO / "snaptrail.yml")
+    """The shipped snaptrail.yml, its `splunk:` section replaced (validated as load_config does)."""
+    path = REPO / "snaptrail.yml"
     if splunk is None:
-        return config
-    return dataclasses.replace(config, siem={**config.siem, "splunk": splunk})
+        return load_config(path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Config.from_mapping({**data, "splunk": splunk}, Path("snaptrail.yml"))
 
 
 def _context(config: Config | None = None, rule_paths: list[Path] | None = None) -> BuildContext:
@@ -231,7 +232,7 @@ def test_the_app_version_is_semantic_versioning() -> None:
 
 def test_every_rule_with_spl_has_a_saved_search_and_a_filter_macro(built: Path) -> None:
     context = _default_context()
-    config = settings(context)
+    config = context.config.splunk
     searches = _conf(built, "savedsearches.conf")
     macros = _conf(built, "macros.conf")
     assert macros[BASE_MACRO]["definition"] == "sourcetype=aws:cloudtrail"
@@ -300,21 +301,25 @@ def test_settings_come_from_snaptrail_yml() -> None:
     context = _context(_config({"base_search": "index=aws sourcetype=aws:cloudtrail", "enabled": True,
                                 "cron_schedule": "*/15 * * * *", "earliest_time": "-1h@m",
                                 "latest_time": "now"}))  # fmt: skip
-    config = settings(context)
+    config = context.config.splunk
     assert config.base_search == "index=aws sourcetype=aws:cloudtrail" and config.enabled
     when = schedule(context.rules[0], config)
     assert (when.cron_schedule, when.earliest_time, when.latest_time) == ("*/15 * * * *", "-1h@m", "now")
     assert when.suppress_period == "61m"
-    for bad in (
-        {"enabled": "yes"},
-        {"base_search": ""},
-        {"cron_schedule": "* * * * *"},
-        {"cron_schedule": "every 10 minutes"},
-        {"earliest_time": "yesterday"},
-        {"earliest_time": "-5m@m", "latest_time": "-10m@m"},
+    for bad, key in (
+        ({"enabled": "yes"}, "enabled"),
+        ({"base_search": ""}, "base_search"),
+        ({"base_search": None}, "base_search"),
+        ({"cron_schedule": "* * * * *"}, "cron_schedule"),
+        ({"cron_schedule": "every 10 minutes"}, "cron_schedule"),
+        ({"earliest_time": "yesterday"}, "earliest_time"),
+        ({"earliest_time": "-5m@m", "latest_time": "-10m@m"}, "latest_time"),
+        ({"earliest_time": "-1m@m"}, "latest_time"),  # against the default latest_time
+        ({"cron_schedul": "*/5 * * * *"}, "cron_schedul: unknown key; did you mean 'cron_schedule'?"),
     ):
-        with pytest.raises(ConfigError):
-            settings(_context(_config(bad)))
+        with pytest.raises(ConfigError) as error:
+            _config(bad)
+        assert str(error.value).startswith(f"snaptrail.yml: splunk.{key}"), error.value
 
 
 def test_enabled_and_base_search_reach_the_app(tmp_path: Path) -> None:
