@@ -21,6 +21,7 @@ from sigma.correlations import SigmaCorrelationTimespan
 
 from snaptrail.attack import attack_data
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
+from snaptrail.build.render import render
 from snaptrail.config import ElasticLanguage, ElasticSettings
 
 FOLDER = "elastic"
@@ -170,49 +171,29 @@ def tags(rule: RuleInfo, language: Language, context: BuildContext, building_blo
 
 
 def setup_guide(language: Language, query: str, config: ElasticSettings) -> str:
-    lines = [
-        "## Setup",
-        "",
-        "- Requires the Elastic AWS integration collecting CloudTrail (the `aws.cloudtrail` data stream).",
-    ]
-    if "aws.cloudtrail.flattened." in query:
-        lines.append(
-            "- This rule reads `aws.cloudtrail.flattened.*`: keep the flattened representation enabled "
-            "for the CloudTrail data stream in the integration settings."
-        )
-    if language.key == "esql":
-        if "field_extract(" in query.lower():
-            lines.append("- ES|QL `FIELD_EXTRACT` on flattened fields needs Elasticsearch 9.5 or later.")
-        lines.append("- The ES|QL query names its source in `FROM`; the rule has no `index` setting.")
-    if config.timestamp_override:
-        lines.append(
-            f"- The rule selects events by `{config.timestamp_override}` (ingest time), falling back to "
-            "`@timestamp` when it is missing, so CloudTrail's delivery delay does not hide events."
-        )
-    return "\n".join(lines)
+    """The rule's `setup` (build/templates/elastic/setup.md); a JSON string, so no final newline."""
+    return render(
+        "elastic/setup.md",
+        flattened="aws.cloudtrail.flattened." in query,
+        esql=language.key == "esql",
+        field_extract="field_extract(" in query.lower(),
+        timestamp_override=config.timestamp_override,
+    ).removesuffix("\n")
 
 
 def note(rule: RuleInfo, language: Language, context: BuildContext) -> str:
-    """The triage guide as Markdown, with where the rule came from."""
-    lines = ["## Triage and analysis", "", f"### {rule.title}", "", rule.description, ""]
-    if rule.triage:
-        lines += ["### Investigation steps", "", rule.triage, ""]
-    if rule.falsepositives:
-        lines += ["### False positive analysis", ""] + [f"- {fp}" for fp in rule.falsepositives] + [""]
+    """The triage guide as Markdown, with where the rule came from (build/templates/elastic/note.md)."""
     provenance = context.provenance()
     allowlists = provenance.get("allowlists", {})
     used = ", ".join(f"`{name}` ({len(values)})" for name, values in sorted(allowlists.items())) or "none"
-    lines += [
-        "### Provenance",
-        "",
-        f"- Built by snaptrail {context.version} from Sigma rule `{rule.id}` (`{rule.path}`, "
-        f"level {rule.level}, status {rule.status}).",
-        f"- Query: the compiled `{language.target}` query, unchanged.",
-        f"- Configuration: `{provenance.get('config_file')}`; allowlists compiled into the query: {used}.",
-        "- Tuning: edit `snaptrail.yml` and rebuild; the allowlists are part of the query, so no "
-        "exception list is needed.",
-    ]
-    return "\n".join(lines)
+    return render(
+        "elastic/note.md",
+        rule=rule,
+        version=context.version,
+        target=language.target,
+        config_file=provenance.get("config_file"),
+        allowlists=used,
+    ).removesuffix("\n")
 
 
 def rule_object(
@@ -283,10 +264,11 @@ def kibana_rules(context: BuildContext) -> tuple[list[dict[str, Any]], list[tupl
 def _readme(
     context: BuildContext, documents: list[dict[str, Any]], left_out: list[tuple[RuleInfo, str]]
 ) -> str:
+    """README.md of the package (build/templates/elastic/README.md)."""
     config = context.config.elastic
-    by_type: dict[str, int] = {}
+    by_language: dict[str, int] = {}
     for document in documents:
-        by_type[document["language"]] = by_type.get(document["language"], 0) + 1
+        by_language[document["language"]] = by_language.get(document["language"], 0) + 1
     esql_sources = sorted(
         {
             source.strip()
@@ -295,128 +277,19 @@ def _readme(
             for source in match.group(1).split(",")
         }
     )
-    provenance = json.dumps(context.provenance(), indent=2, sort_keys=True)
-    lines = [
-        f"# snaptrail {context.version}: Elastic Security detection rules",
-        "",
-        f"`{NDJSON}`: {len(documents)} rules, one rule object per line, sorted by `rule_id` "
-        "(the Sigma rule id, so re-importing replaces the same rules). "
-        + ", ".join(f"{count} {lang}" for lang, count in sorted(by_type.items()))
-        + ".",
-        "",
-        "## Import",
-        "",
-        "- Kibana: **Security > Rules > Detection rules (SIEM) > Import rules**, choose "
-        f'`{NDJSON}`, tick *Overwrite existing detection rules with conflicting "rule_id"* to update.',
-        "- API (Kibana URL, an API key with the Security rules privilege):",
-        "",
-        "```sh",
-        'curl -X POST "$KIBANA_URL/api/detection_engine/rules/_import?overwrite=true" \\',
-        '  -H "kbn-xsrf: true" -H "Authorization: ApiKey $API_KEY" \\',
-        f'  --form "file=@{NDJSON}"',
-        "```",
-        "",
-        f"Rules are imported **{'enabled' if config.enabled else 'disabled'}** (`elastic.enabled`). Review "
-        "them, then enable them in the Rules table (bulk action *Enable*).",
-        "",
-        "## Settings this package was built with",
-        "",
-        "| key | value | effect |",
-        "|---|---|---|",
-        f"| `elastic.index` | `{json.dumps(list(config.index))}` | `index` of EQL and Lucene rules |",
-        f"| `elastic.enabled` | `{str(config.enabled).lower()}` | rules start enabled or disabled |",
-        f"| `elastic.interval` | `{config.interval}` | how often each rule runs |",
-        f"| `elastic.from` | `{config.lookback}` | how far back each run looks (overlap is deduplicated) |",
-        f"| `elastic.timestamp_override` | `{config.timestamp_override}` | time field the window applies to "
-        "(`event.ingested` covers CloudTrail's delivery delay; falls back to `@timestamp`) |",
-        f"| `elastic.max_signals` | `{config.max_signals}` | alerts per run |",
-        f"| `elastic.languages` | `{json.dumps(list(config.languages))}` | order in which a rule's language "
-        "is chosen |",
-        "| `elastic.informational_as_building_block` | "
-        f"`{json.dumps(config.informational_as_building_block)}` | informational rules become "
-        "building-block rules (their alerts are hidden from the default Alerts view) |",
-        "",
-        "Change them in `snaptrail.yml` under `elastic:` and run `snaptrail build` again.",
-        "",
-        "## Languages",
-        "",
-        "Each rule is written in the first language of `elastic.languages` that expresses it exactly "
-        "(default: EQL, then ES|QL, then Lucene); the query is snaptrail's compiled query for that "
-        "target, unchanged (the same text as `queries/<target>/`).",
-        "",
-        "- **EQL** (`type: eql`): reads ECS fields only; Elasticsearch EQL cannot read `flattened` "
-        "sub-fields, so rules on request or response parameters use another language.",
-        "- **ES|QL** (`type: esql`): the query names its source in `FROM`, so these rules have no "
-        "`index`. Rules that read `aws.cloudtrail.flattened.*` use `FIELD_EXTRACT`, which needs "
-        "**Elasticsearch 9.5 or later**; on an older stack put `lucene` before `esql` in "
-        "`elastic.languages`.",
-        "- **Lucene** (`type: query`, `language: lucene`): query_string over keyword fields.",
-        "",
-        "Rules on request or response parameters read `aws.cloudtrail.flattened.*`: keep the flattened "
-        "representation enabled for the CloudTrail data stream in the AWS integration settings.",
-    ]
-    if esql_sources and esql_sources != list(config.index):
-        lines += [
-            "",
-            f"**Note:** the ES|QL rules read `FROM {', '.join(esql_sources)}` as compiled, which differs "
-            f"from `elastic.index` {json.dumps(list(config.index))}; edit `FROM` after import if your "
-            "CloudTrail data lives elsewhere.",
-        ]
-    lines += [
-        "",
-        "## Severity and risk score",
-        "",
-        "Kibana's bands are 0-21 low, 22-47 medium, 48-73 high, 74-100 critical. Each Sigma level takes "
-        "the top of its band, as Elastic's own rules do; informational rules are low with a score below "
-        "every low rule.",
-        "",
-        "| Sigma level | severity | risk_score |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {level} | {SEVERITY[level][0]} | {SEVERITY[level][1]} |" for level in LEVELS]
-    lines += [
-        "",
-        "## Rules",
-        "",
-        "| rule | rule_id | Sigma level | severity | risk_score | type |",
-        "|---|---|---|---|---|---|",
-    ]
-    for d in sorted(documents, key=lambda d: (-d["risk_score"], d["name"])):
-        name = d["name"].replace("|", "\\|")
-        kind = d["type"] + (" (building block)" if "building_block_type" in d else "")
-        level = d["meta"]["snaptrail"]["sigma_level"]
-        lines.append(
-            f"| {name} | `{d['rule_id']}` | {level} | {d['severity']} | {d['risk_score']} | {kind} |"
-        )
-    lines += [
-        "",
-        "## Allowlists and exceptions",
-        "",
-        "The allowlists of `snaptrail.yml` (your accounts, partners, backup and service roles) are "
-        "compiled into every query as Sigma filters, so no Kibana exception list is needed and none is "
-        "shipped (`exceptions_list` is empty). Tune by editing `snaptrail.yml` and importing again; an "
-        "exception you add in Kibana stays on the rule but is not tracked here.",
-        "",
-        "## Rules left out",
-        "",
-    ]
-    if left_out:
-        lines += [f"- `{rule.name}` ({rule.id}): {reason}" for rule, reason in left_out]
-    else:
-        lines.append("None: every rule is in the package.")
-    lines += [
-        "",
-        "## Provenance",
-        "",
-        "Every rule carries `meta.snaptrail` (snaptrail version, Sigma path, target and the configuration "
-        f"below), a `snaptrail {context.version}` tag and a Provenance section in its investigation guide "
-        "(Kibana rewrites `meta` when a rule is edited; the tag and the guide stay).",
-        "",
-        "```json",
-        provenance,
-        "```",
-    ]
-    return "\n".join(lines) + "\n"
+    return render(
+        "elastic/README.md",
+        version=context.version,
+        ndjson=NDJSON,
+        documents=documents,
+        by_language=sorted(by_language.items()),
+        settings=config,
+        esql_sources=esql_sources,
+        levels=[(level, *SEVERITY[level]) for level in LEVELS],
+        table=sorted(documents, key=lambda d: (-d["risk_score"], d["name"])),
+        left_out=left_out,
+        provenance=context.provenance(),
+    )
 
 
 def write_kibana(context: BuildContext, out: Path) -> list[Path]:

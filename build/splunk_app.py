@@ -28,6 +28,7 @@ from typing import Any
 
 from snaptrail.backends.splunk import BASE_MACRO
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
+from snaptrail.build.render import render
 from snaptrail.config import SplunkSettings, relative_offset
 
 FOLDER = "splunk"
@@ -315,36 +316,13 @@ def savedsearches_conf(
 
 
 def default_meta(context: BuildContext) -> str:
-    # Everyone may read (run) the app's objects; only admins write them. sc_admin is Splunk Cloud's
-    # administrator role (AppInspect check_kos_are_accessible). The saved searches stay in this app;
-    # the macros are exported so the base macro also works in searches run from other apps
-    # (Enterprise Security, ad-hoc hunting).
-    return "\n".join(
-        [
-            *_header(context, "default.meta: permissions of the app's knowledge objects"),
-            "[]",
-            "access = read : [ * ], write : [ admin, sc_admin ]",
-            "export = none",
-            "",
-            "[macros]",
-            "export = system",
-            "",
-        ]
-    )
+    """Permissions of the app's knowledge objects (build/templates/splunk/default.meta)."""
+    header = _header(context, "default.meta: permissions of the app's knowledge objects")
+    return render("splunk/default.meta", header="\n".join(header))
 
 
 def nav_xml() -> str:
-    return "\n".join(
-        [
-            '<nav search_view="search">',
-            '  <view name="search" default="true" />',
-            '  <view name="alerts" />',
-            f'  <a href="/manager/{APP_ID}/saved/searches?app={APP_ID}&amp;count=100">Detections</a>',
-            f'  <a href="/manager/{APP_ID}/admin/macros?app={APP_ID}&amp;count=100">Macros</a>',
-            "</nav>",
-            "",
-        ]
-    )
+    return render("splunk/default.xml", app_id=APP_ID)
 
 
 def app_manifest(context: BuildContext) -> str:
@@ -387,118 +365,31 @@ def readme(
     left_out: list[tuple[RuleInfo, str]],
     config: SplunkSettings,
 ) -> str:
-    version = splunk_version(context.version)
-    tgz = f"{APP_ID}-{version}.tgz"
-    example = schedule(rules[0][0], config) if rules else None
-    lines = [
-        f"# snaptrail {context.version}: Splunk app `{APP_ID}`",
-        "",
-        f"{len(rules)} scheduled searches (alerts) for AWS snapshot abuse: snapshots created, copied, "
-        "shared, made public, exported or mounted by another account, over CloudTrail as the Splunk Add-on "
-        "for AWS indexes it (`sourcetype=aws:cloudtrail`). Each search is a Sigma rule compiled by "
-        "snaptrail's `splunk` target, unchanged, followed by the rule's tuning macro.",
-        "",
-        "## Install",
-        "",
-        f"- Splunk Enterprise: **Apps > Manage Apps > Install app from file**, choose `{tgz}` "
-        f"(or `splunk install app {tgz}`), then restart if asked.",
-        f"- Splunk Cloud: **Apps > Manage Apps > Upload App** (private app, vetted by AppInspect), or "
-        f"`acs apps install private --acs-legal-ack Y --app-package {tgz}`.",
-        "- Needs CloudTrail collected by the Splunk Add-on for AWS (`sourcetype=aws:cloudtrail`), with the "
-        "add-on also installed on the search head for its search-time field extractions.",
-        "",
-        "## Set your index (once)",
-        "",
-        f"Every search starts with the macro `` `{BASE_MACRO}` ``, defined as `{config.base_search}` "
-        "(`splunk.base_search`). Point it at your CloudTrail index: **Settings > Advanced search > Search "
-        f"macros**, app `{APP_ID}`, edit `{BASE_MACRO}`, e.g. `index=aws sourcetype=aws:cloudtrail`. The "
-        "edit is stored in `local/macros.conf` and survives upgrades of this app.",
-        "",
-        "## Enable the searches",
-        "",
-        "The searches are installed **"
-        + ("enabled" if config.enabled else "disabled")
-        + "** (`splunk.enabled`). After setting the index, run a few of them by hand over a longer range, "
-        "then enable them in **Settings > Searches, reports, and alerts** (app "
-        f"`{APP_ID}`, *Edit > Enable*).",
-        "",
-        "## Tuning",
-        "",
-        "Each search ends with its own macro `` `<rule name>_filter` ``, defined as `search *`. To tune a "
-        "search without touching it, edit that macro, e.g. "
-        '`search NOT userIdentity.arn="arn:aws:iam::111122223333:role/scanner"`. Organisation-wide '
-        "allowlists (your accounts, partners, backup and service roles) belong in `snaptrail.yml`: they are "
-        "compiled into every query when the app is built.",
-        "",
-        "## Schedule, window and alerting",
-        "",
-        "| setting | value | config key |",
-        "|---|---|---|",
-        f"| `cron_schedule` | `{config.cron_schedule}` | `splunk.cron_schedule` |",
-        f"| `dispatch.earliest_time` | `{config.earliest_time}` | `splunk.earliest_time` |",
-        f"| `dispatch.latest_time` | `{config.latest_time}` | `splunk.latest_time` |",
-    ]
-    if example is not None:
-        lines += [
-            f"| `alert.suppress.period` | `{example.suppress_period}` | derived: earliest_time + its snap |",
-            f"| `alert.suppress.fields` | `{','.join(example.suppress_fields)}` | |",
-        ]
-    lines += [
-        "",
-        "The window is longer than the schedule and ends behind real time, so a CloudTrail event that "
-        "reaches Splunk a few minutes after its `eventTime` is still read (widen `earliest_time` if your "
-        "delivery delay is longer). Alerts are per result (`alert.digest_mode = 0`), suppressed by "
-        "`eventID`, so an event inside two overlapping windows alerts once. The trigger is *number of "
-        "events greater than 0*; alerts are listed in **Activity > Triggered Alerts** (`alert.track = 1`). "
-        "No alert action that needs external configuration (email, webhook) is set: add your own.",
-        "",
-        "## Severity",
-        "",
-        "`alert.severity` uses Splunk's 1-6 scale, which Splunk Web labels Info, Low, Medium, High, Critical "
-        "for 2-6; each Sigma level takes the value of its own name (1, debug, is unused).",
-        "",
-        "| Sigma level | alert.severity | shown as |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {level} | {SEVERITY[level]} | {SEVERITY_LABEL[SEVERITY[level]]} |" for level in LEVELS]
-    lines += [
-        "",
-        "## Searches",
-        "",
-        "| saved search | level | severity | tuning macro | Sigma rule |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {search_name(rule)} | {rule.level} | {SEVERITY[rule.level]} | `{filter_macro(rule)}` | "
-        f"`{rule.id}` ({rule.path}) |"
-        for rule, _ in rules
-    ]
-    lines += ["", "## Rules left out", ""]
-    if left_out:
-        lines.append("These rules cannot be expressed exactly in SPL, so they are not in this app:")
-        lines.append("")
-        lines += [f"- `{rule.name}` ({rule.id}): {one_line(reason)}" for rule, reason in left_out]
-    else:
-        lines.append("None: every rule is in the app.")
-    lines += [
-        "",
-        "## What was checked",
-        "",
-        "The package passes Splunk AppInspect (`--mode precert`) in snaptrail's tests. AppInspect checks the "
-        "packaging, the .conf files and the scheduling, not SPL: no SPL parser exists outside Splunk, so the "
-        "searches are checked structurally only (base macro, quotes, parentheses, field names the add-on "
-        "extracts).",
-        "",
-        "## Provenance",
-        "",
-        f"Built by snaptrail {context.version}. Each search's description names its Sigma rule id, file and "
-        "level. The configuration that shaped this build:",
-        "",
-        "```json",
-        json.dumps(context.provenance(), indent=2, sort_keys=True),
-        "```",
-    ]
-    return "\n".join(lines) + "\n"
+    """README.md of the app (build/templates/splunk/README.md)."""
+    return render(
+        "splunk/README.md",
+        version=context.version,
+        app_id=APP_ID,
+        tgz=f"{APP_ID}-{splunk_version(context.version)}.tgz",
+        base_macro=BASE_MACRO,
+        settings=config,
+        example=schedule(rules[0][0], config) if rules else None,
+        levels=[
+            {"name": level, "severity": SEVERITY[level], "label": SEVERITY_LABEL[SEVERITY[level]]}
+            for level in LEVELS
+        ],
+        searches=[
+            {
+                "rule": rule,
+                "name": search_name(rule),
+                "severity": SEVERITY[rule.level],
+                "macro": filter_macro(rule),
+            }
+            for rule, _ in rules
+        ],
+        left_out=[(rule, one_line(reason)) for rule, reason in left_out],
+        provenance=context.provenance(),
+    )
 
 
 def app_files(context: BuildContext) -> dict[str, str]:
