@@ -16,6 +16,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, pass_eval_contex
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
+from snaptrail.config import iso_duration
+
 
 @pass_eval_context
 def _finalize(context: EvalContext, value: Any) -> Any:
@@ -40,6 +42,7 @@ ENVIRONMENT = Environment(
     finalize=_finalize,
 )
 ENVIRONMENT.filters["json"] = _json
+ENVIRONMENT.filters["iso"] = iso_duration  # a snaptrail.yml duration as the artifacts state it: PT10M
 
 
 def render(name: str, **values: Any) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
+from snaptrail.build.render import render
 from snaptrail.config import (
     LONG_PERIOD,
     LONG_PERIOD_MIN_FREQUENCY,
@@ -368,8 +369,8 @@ def write_sentinel(context: BuildContext, out: Path) -> list[Path]:
     settings = context.config.sentinel
     written: list[Path] = []
     resources: list[dict[str, Any]] = []
-    rows: list[str] = []
-    left_out: list[str] = []
+    rows: list[dict[str, Any]] = []
+    left_out: list[tuple[RuleInfo, str]] = []
     seen: dict[str, str] = {}
     for rule in context.rules:
         if rule.name in seen:
@@ -381,7 +382,7 @@ def write_sentinel(context: BuildContext, out: Path) -> list[Path]:
         if query is None:
             conversion = context.conversions["sentinel"].get(rule.id)
             reason = conversion.error if conversion is not None and conversion.error else "no KQL conversion"
-            left_out.append(f"- `{rule.name}` ({rule.title}): {reason}")
+            left_out.append((rule, reason))
             continue
         properties = alert_rule_properties(rule, query, settings, context.version)
         resource = alert_rule_resource(rule, properties)
@@ -396,116 +397,26 @@ def write_sentinel(context: BuildContext, out: Path) -> list[Path]:
         document = rule_yaml(rule, properties, context.version)
         yaml_path.write_text(_yaml_text(rule, document, context, settings), encoding="utf-8")
         written += [arm_path, yaml_path]
-        rows.append(
-            f"| `{rule.name}` | {rule.title} | {properties['severity']}"
-            + (" (critical)" if rule.level == "critical" else "")
-            + f" | {', '.join(properties['tactics'])} | {', '.join(t.id for t in rule.techniques)}"
-            f" | {properties['queryFrequency']} / {properties['queryPeriod']}"
-            f" | {'yes' if properties['incidentConfiguration']['createIncident'] else 'no'} |"
-        )
+        rows.append({"rule": rule, "properties": properties})
     root.mkdir(parents=True, exist_ok=True)
     combined = root / COMBINED_TEMPLATE
     combined.write_text(_json_text(arm_template(context, settings, resources, "All rules")), encoding="utf-8")
     readme = root / "README.md"
-    readme.write_text(_readme(context, settings, rows, left_out), encoding="utf-8")
-    return [*written, combined, readme]
-
-
-def _readme(context: BuildContext, settings: SentinelSettings, rows: list[str], left_out: list[str]) -> str:
-    provenance = json.dumps(context.provenance(), indent=2, sort_keys=True)
-    incident_levels = ", ".join(LEVELS[LEVELS.index(settings.incident_min_level) :])
-    suppression = (
-        f"on, {iso_duration(settings.suppression_duration)}" if settings.suppression_duration else "off"
+    readme.write_text(
+        render(
+            "sentinel/README.md",
+            version=context.version,
+            rules=rows,
+            left_out=left_out,
+            settings=settings,
+            settings_summary=settings_summary(settings),
+            incident_levels=LEVELS[LEVELS.index(settings.incident_min_level) :],
+            custom_details=CUSTOM_DETAILS,
+            combined_template=COMBINED_TEMPLATE,
+            resource_type=RESOURCE_TYPE,
+            api_version=API_VERSION,
+            provenance=context.provenance(),
+        ),
+        encoding="utf-8",
     )
-    lines = [
-        f"# snaptrail {context.version}: Microsoft Sentinel analytics rules",
-        "",
-        f"{len(rows)} scheduled analytics rules over the `AWSCloudTrail` table (AWS connector `AWSS3` or "
-        "`AWS`), one per Sigma rule. The query of each is snaptrail's compiled KQL, unchanged.",
-        "",
-        "## Deploy",
-        "",
-        "Needs a Log Analytics workspace with Microsoft Sentinel enabled, AWS CloudTrail flowing into "
-        "`AWSCloudTrail`, and the Microsoft Sentinel Contributor role on the workspace's resource group.",
-        "",
-        "```sh",
-        f"az deployment group create --resource-group <rg> --template-file {COMBINED_TEMPLATE} "
-        "--parameters workspace=<workspace name>",
-        "# or one rule:",
-        "az deployment group create --resource-group <rg> --template-file arm/<rule>.json "
-        "--parameters workspace=<workspace name>",
-        "```",
-        "",
-        "Portal: Microsoft Sentinel (Azure portal, or Microsoft Sentinel in the Defender portal) > "
-        f"Configuration > Analytics > Import, then pick `{COMBINED_TEMPLATE}` or files from `arm/`; the "
-        "import fills in the workspace. Rules are created "
-        + ("**enabled**" if settings.enabled else "**disabled**: turn them on in Analytics after a look")
-        + "; `sentinel.enabled: true` in snaptrail.yml creates them enabled.",
-        "",
-        "Each alert rule's id is its Sigma rule id, so deploying a newer build updates the rules in place. "
-        f"Resource `{RESOURCE_TYPE}`, API version `{API_VERSION}` (stable), kind `Scheduled`.",
-        "",
-        "`yaml/` holds the same rules in the Azure-Sentinel repository's analytic-rule YAML format "
-        "(for Content Hub solutions or repositories that keep rules as YAML).",
-        "",
-        "## What each rule does",
-        "",
-        "- Severity: informational/low/medium/high map to the same Sentinel severity; **critical maps to "
-        "High** (Sentinel has no Critical). The description says `snaptrail level: critical`.",
-        "- One alert per matching CloudTrail record (`AlertPerResult`), trigger: more than 0 results.",
-        "- Entities: Account (FullName = `UserIdentityArn`), IP (Address = `SourceIpAddress`), "
-        "CloudApplication (Name = `EventSource`, the AWS service called; Sentinel has no AWS resource "
-        "entity). Calls made through the console or by AWS services carry `AWS Internal` or a service name "
-        "instead of an IP address: Sentinel then creates no IP entity for that alert.",
-        "- Custom details: "
-        + ", ".join(f"{key} = `{column}`" for key, column in CUSTOM_DETAILS.items())
-        + ". The request and response JSON stay in the events (custom details are limited to 2 KB).",
-        f"- Incidents: created for levels {incident_levels} (`sentinel.incident_min_level`); the lower "
-        "levels are building blocks for chains and raise alerts only. Alerts of one rule for the same "
-        f"Account are grouped into one incident for {iso_duration(settings.grouping_lookback)} "
-        "(`sentinel.grouping_lookback`).",
-        f"- Suppression: {suppression} (`sentinel.suppression_duration`).",
-        "- ATT&CK: tactics and parent techniques in the rule; the stable API has no sub-technique field, "
-        "so sub-techniques (e.g. T1578.001) are named in the description and in the YAML's "
-        "`relevantTechniques`.",
-        "",
-        "## Schedule",
-        "",
-        f"Every rule runs every {iso_duration(settings.query_frequency)} and reads the last "
-        f"{iso_duration(settings.query_period)} (`sentinel.query_frequency`, `sentinel.query_period`); "
-        "chains (Sigma correlation rules) read their whole timespan plus one run interval. Sentinel filters "
-        "on `TimeGenerated`, which is CloudTrail's `eventTime`: a record that reaches the workspace later "
-        "than the overlap (period minus frequency) after its run is never read. CloudTrail delivers to S3 "
-        "within about 5 minutes and the S3 connector adds its own delay; measure yours with "
-        "`AWSCloudTrail | extend Delay = ingestion_time() - TimeGenerated "
-        "| summarize percentiles(Delay, 50, 99)` and set "
-        "`query_period` to `query_frequency` plus that delay. A record inside the overlap is read by two "
-        "runs and raises two alerts, which are grouped into the same incident.",
-        "",
-        "## Rules",
-        "",
-        "| file | title | severity | tactics | techniques | frequency / period | incident |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-        "## Rules left out",
-        "",
-        *(left_out or ["None: every rule compiles to KQL exactly."]),
-        "",
-        "## Provenance",
-        "",
-        "The configuration this package was built with (`snaptrail.yml`); every ARM template carries it "
-        "under `metadata.snaptrail`, every YAML file in its header.",
-        "",
-        "```json",
-        provenance,
-        "```",
-        "",
-        "Sentinel settings in effect (`sentinel:` in snaptrail.yml, defaults filled in):",
-        "",
-        "```json",
-        json.dumps(settings_summary(settings), indent=2, sort_keys=True),
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
+    return [*written, combined, readme]
