@@ -19,7 +19,8 @@ import yaml
 
 from snaptrail.backends import TARGETS
 from snaptrail.build.context import BuildContext
-from snaptrail.build.docs import LEVEL_MEANING, Block, md, text_blocks, write_docs
+from snaptrail.build.docs import LEVEL_MEANING, Block, text_blocks, write_docs
+from snaptrail.build.render import md
 from snaptrail.config import load_config
 
 from fixture_cases import FIXTURES, REPO, RULES, cases_for
