@@ -35,6 +35,7 @@ from snaptrail.config import (
     iso_duration,
     parse_duration,
     sentinel_schedule_problem,
+    short_duration,
 )
 
 # Stable Microsoft.SecurityInsights REST API version (azure-rest-api-specs, specification/securityinsights/
@@ -111,23 +112,13 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "snaptrail:sentinel:alert-rule")
 
 
 class SentinelPackageError(ValueError):
-    """A setting or a rule that cannot become a valid Sentinel analytics rule."""
+    """A rule that cannot become a valid Sentinel analytics rule (settings are checked in config.py)."""
 
 
 @dataclass(frozen=True)
 class Schedule:
     frequency: timedelta
     period: timedelta
-
-
-def short_duration(duration: timedelta) -> str:
-    """timedelta -> the YAML format's form: 10m, 1h, 1d (the largest unit that divides it exactly)."""
-    minutes = int(duration.total_seconds()) // 60
-    if minutes % (24 * 60) == 0:
-        return f"{minutes // (24 * 60)}d"
-    if minutes % 60 == 0:
-        return f"{minutes // 60}h"
-    return f"{minutes}m"
 
 
 def schedule(rule: RuleInfo, settings: SentinelSettings) -> Schedule:

@@ -23,13 +23,14 @@ import re
 import shutil
 import tarfile
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from snaptrail.backends.splunk import BASE_MACRO
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
 from snaptrail.build.render import render
-from snaptrail.config import SplunkSettings, relative_offset
+from snaptrail.config import SplunkSettings, relative_offset, short_duration
 
 FOLDER = "splunk"
 APP_ID = "snaptrail_cloudtrail"
@@ -70,13 +71,6 @@ class Schedule:
     suppress_fields: tuple[str, ...]  # alert.suppress.fields (per-result alerting)
 
 
-def _duration(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def schedule(rule: RuleInfo, config: SplunkSettings) -> Schedule:
     """How often a rule runs and which window it reads; the one place a rule's window is decided.
 
@@ -94,14 +88,14 @@ def schedule(rule: RuleInfo, config: SplunkSettings) -> Schedule:
             cron_schedule=config.cron_schedule,
             earliest_time=f"-{minutes}m@m",
             latest_time=config.latest_time,
-            suppress_period=_duration(minutes * 60 + snap),
+            suppress_period=short_duration(timedelta(seconds=minutes * 60 + snap)),
             suppress_fields=("snaptrail_key",),
         )
     return Schedule(
         cron_schedule=config.cron_schedule,
         earliest_time=config.earliest_time,
         latest_time=config.latest_time,
-        suppress_period=_duration(earliest + snap),
+        suppress_period=short_duration(timedelta(seconds=earliest + snap)),
         suppress_fields=("eventID",),
     )
 

@@ -103,6 +103,16 @@ def iso_duration(duration: timedelta) -> str:
     return text if text != "P" else "PT0M"
 
 
+def short_duration(duration: timedelta) -> str:
+    """timedelta -> its short form in the largest unit that divides it exactly: 10m, 1h, 1d, 90s (the
+    form of Splunk's alert.suppress.period and of the Azure-Sentinel YAML)."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 # A duration in snaptrail.yml: read in either form, held as a timedelta, stated (provenance, artifacts)
 # in ISO 8601.
 Duration = Annotated[
