@@ -1,18 +1,26 @@
 """Session-wide fixtures: the shipped corpus (parsed once, compiled once per target), the declared
 fixtures, and one Kusto.Language process. Module-level helpers live in `fixture_cases` (corpus and
-cases) and `checkers.harness` (per-target parsers and engines), so parametrisation can use them too."""
+cases) and `snaptrail.verify.harness` (per-target parsers and engines), so parametrisation can use them
+too."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
 from snaptrail.corpus import Corpus
 from snaptrail.fixtures import Fixtures
+from snaptrail.verify import harness
+from snaptrail.verify.kusto_checker import KustoChecker
 
-from checkers import harness
-from checkers.kusto_checker import KustoChecker
 from fixture_cases import fixtures as declared_fixtures
 from fixture_cases import rule_corpus
+
+# The tests use the Kusto npm package where `make test-deps` installs it (not the user cache), unless
+# the environment names another folder.
+os.environ.setdefault("SNAPTRAIL_KUSTO_DIR", str(Path(__file__).resolve().parent / "checkers" / "kusto"))
 
 
 @pytest.fixture(scope="session")

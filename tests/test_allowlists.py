@@ -14,8 +14,8 @@ from snaptrail.backends import TARGETS
 from snaptrail.backends.values import lucene_regex_literal
 from snaptrail.config import Config, load_config
 from snaptrail.corpus import Conversion, Corpus
+from snaptrail.verify.harness import HARNESSES, ExecutorLimit
 
-from checkers.harness import HARNESSES, ExecutorLimit
 from expected_limits import expected_unsupported, not_executed
 from fixture_cases import FILTERS, REPO, RULES, Case, cases_for, rule_corpus
 

@@ -23,9 +23,9 @@ import pytest
 from sigma.correlations import SigmaCorrelationRule
 
 from snaptrail.fixtures import ChainCase
+from snaptrail.verify.harness import HARNESSES, ExecutorLimit
 
 from checkers.golden import assert_golden_spl
-from checkers.harness import HARNESSES, ExecutorLimit
 from checkers.spl_structure import check_spl_chain
 from expected_limits import expected_unsupported, not_executed
 from fixture_cases import RULES, chain_cases_for, chain_rule_ids, rule_corpus

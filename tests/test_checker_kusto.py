@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from checkers import kusto_checker
-from checkers.kusto_checker import DEFAULT_SCHEMA, KqlDiagnostic, KustoChecker
+from snaptrail.verify import kusto_checker
+from snaptrail.verify.kusto_checker import DEFAULT_SCHEMA, KqlDiagnostic, KustoChecker
 
 SNAPSHOT_SHARED_PUBLIC = """AWSCloudTrail
 | where EventSource =~ "ec2.amazonaws.com" and EventName =~ "ModifySnapshotAttribute"
@@ -166,14 +166,15 @@ def test_one_process_serves_many_queries_quickly(checker: KustoChecker) -> None:
 
 
 def test_missing_npm_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(kusto_checker, "PACKAGE_DIR", tmp_path / "node_modules" / "@kusto" / "nothing")
-    with pytest.raises(RuntimeError, match=re.escape("npm ci --prefix tests/checkers/kusto")):
+    monkeypatch.setenv(kusto_checker.ENV_KUSTO_DIR, str(tmp_path))
+    with pytest.raises(RuntimeError, match=re.escape(f"npm ci --prefix {tmp_path.resolve()}")):
         KustoChecker()
 
 
 def test_missing_node_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "")
-    with pytest.raises(RuntimeError, match=r"`node` not found.*npm ci --prefix tests/checkers/kusto"):
+    where = re.escape(f"npm ci --prefix {kusto_checker.kusto_dir()}")
+    with pytest.raises(RuntimeError, match=rf"`node` not found.*{where}"):
         KustoChecker()
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from checkers.lucene_checker import LuceneResult, flatten_document, run_lucene
+from snaptrail.verify.lucene_checker import LuceneResult, flatten_document, run_lucene
 
 ROOT_ARN = "arn:aws:iam::1:root"
 ITEMS = "aws.cloudtrail.flattened.request_parameters.createVolumePermission.add.items"

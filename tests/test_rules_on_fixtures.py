@@ -20,11 +20,11 @@ import pytest
 
 from snaptrail.backends import TARGETS
 from snaptrail.corpus import Conversion
+from snaptrail.verify.harness import HARNESSES, ExecutorLimit, lucene_batch
+from snaptrail.verify.storage import to_splunk_event
 
 from checkers.golden import assert_golden_spl
-from checkers.harness import HARNESSES, ExecutorLimit, lucene_batch
 from checkers.spl_structure import check_spl
-from checkers.storage import to_splunk_event
 from expected_limits import expected_unsupported, not_executed
 from fixture_cases import cases_for, rule_corpus, rule_files_by_id, single_event_rule_ids
 

@@ -19,8 +19,7 @@ import pytest
 
 from snaptrail.backends import TARGETS
 from snaptrail.corpus import Conversion, Corpus
-
-from checkers.harness import HARNESSES, ExecutorLimit
+from snaptrail.verify.harness import HARNESSES, ExecutorLimit
 
 OWNER = "111122223333"
 

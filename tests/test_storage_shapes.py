@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from checkers.storage import to_ecs_document, to_sentinel_row, to_splunk_event
-from checkers.storage.elastic import java_hashmap_order, java_string_hash, java_to_string
+from snaptrail.verify.storage import to_ecs_document, to_sentinel_row, to_splunk_event
+from snaptrail.verify.storage.elastic import java_hashmap_order, java_string_hash, java_to_string
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "cloudtrail"
 

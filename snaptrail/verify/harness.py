@@ -21,11 +21,10 @@ from typing import Any
 
 from snaptrail.backends.elastic import ecs_field_types
 from snaptrail.engine import CloudTrailStore
-
-from checkers.executors import ExecutorLimit, eql_results, kql_chain_alerts, kql_event_ids
-from checkers.kusto_checker import KustoChecker
-from checkers.lucene_checker import run_lucene
-from checkers.storage import to_ecs_document
+from snaptrail.verify.executors import ExecutorLimit, eql_results, kql_chain_alerts, kql_event_ids
+from snaptrail.verify.kusto_checker import KustoChecker
+from snaptrail.verify.lucene_checker import run_lucene
+from snaptrail.verify.storage import to_ecs_document
 
 Records = Iterable[dict[str, Any]]
 

@@ -1,18 +1,22 @@
 """Run Elasticsearch ``query_string`` (Lucene syntax) queries with real Apache Lucene, offline.
 
-Test-only checker. ``lucene/LuceneRunner.java`` parses the queries with Lucene's classic QueryParser (the
+``lucene/LuceneRunner.java`` (package data) parses the queries with Lucene's classic QueryParser (the
 parser Elasticsearch's query_string query extends) and evaluates them over one Lucene MemoryIndex per
 document. It imitates how Elasticsearch stores ECS documents with ``keyword`` fields (untokenized,
 case-sensitive, arrays as multi-values, ``_exists_`` answered from the present field names); the Java
 header comment lists exactly what is and is not imitated.
 
 Needs a JDK (``javac``/``java``) and the Lucene 8 jars from Debian's ``liblucene8-java``
-(``apt-get install -y liblucene8-java``). Nothing here silently passes: a missing jar, a failed compile or
-a failed run raises RuntimeError.
+(``apt-get install default-jdk-headless liblucene8-java``; another folder of jars:
+$SNAPTRAIL_LUCENE_JAR_DIR). The runner is compiled on first use into the snaptrail cache
+(``snaptrail.verify.cache``), one folder per source version, because the installed package may be
+read-only. Nothing here silently passes: a missing jar, a failed compile or a failed run raises
+RuntimeError.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -24,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snaptrail.verify.cache import cache_dir
+
 HERE = Path(__file__).resolve().parent
 JAVA_SOURCE = HERE / "lucene" / "LuceneRunner.java"
-CLASSES_DIR = HERE / "lucene" / "classes"  # git-ignored build output
 MAIN_CLASS = "LuceneRunner"
 JAR_DIR = Path(os.environ.get("SNAPTRAIL_LUCENE_JAR_DIR", "/usr/share/java"))
 JAR_NAMES = (
@@ -37,7 +42,7 @@ JAR_NAMES = (
     "lucene-sandbox",
     "lucene-analyzers-common",
 )
-INSTALL_HINT = "apt-get install -y liblucene8-java"
+INSTALL_HINT = "apt-get install default-jdk-headless liblucene8-java"
 RUN_TIMEOUT_SECONDS = 600
 # Names the runner uses for itself: the `_exists_` field and the `*` catch-all (ES's default_field).
 RESERVED_FIELDS = frozenset({"_exists_", "*"})
@@ -109,7 +114,7 @@ def run_lucene(
     lines.extend(f"Q\t{_escape(qid)}\t{_escape(query)}" for qid, query in queries.items())
     payload = ("\n".join(lines) + "\n").encode("utf-8")
 
-    classpath = os.pathsep.join([str(_compiled_classes()), *(str(jar) for jar in find_lucene_jars())])
+    classpath = os.pathsep.join([str(ensure_compiled()), *(str(jar) for jar in find_lucene_jars())])
     java = _tool("java")
     try:
         proc = subprocess.run(
@@ -180,16 +185,26 @@ def find_lucene_jars() -> list[Path]:
     return jars
 
 
-def _compiled_classes() -> Path:
-    """Compile LuceneRunner.java into CLASSES_DIR unless its class file is already newer than the source."""
-    class_file = CLASSES_DIR / f"{MAIN_CLASS}.class"
-    if class_file.is_file() and class_file.stat().st_mtime >= JAVA_SOURCE.stat().st_mtime:
-        return CLASSES_DIR
+def classes_dir() -> Path:
+    """Where the compiled runner lives: named after the source's hash, so an upgraded snaptrail never
+    runs the classes an older one compiled (mtimes of installed files say nothing)."""
+    digest = hashlib.sha256(JAVA_SOURCE.read_bytes()).hexdigest()[:16]
+    return cache_dir() / "lucene" / digest
+
+
+def ensure_compiled() -> Path:
+    """The compiled runner's folder, compiling LuceneRunner.java into it unless it holds the main class
+    already; RuntimeError naming what is missing (java, javac, jars) or what javac said."""
+    _tool("java")
+    classes = classes_dir()
+    class_file = classes / f"{MAIN_CLASS}.class"
+    if class_file.is_file():
+        return classes
     javac = _tool("javac")
     classpath = os.pathsep.join(str(jar) for jar in find_lucene_jars())
-    CLASSES_DIR.mkdir(parents=True, exist_ok=True)
+    classes.mkdir(parents=True, exist_ok=True)
     # Compile into a scratch directory and move the results in, so a concurrent run never sees half a build.
-    with tempfile.TemporaryDirectory(dir=CLASSES_DIR.parent, prefix=".javac-") as scratch:
+    with tempfile.TemporaryDirectory(dir=classes, prefix=".javac-") as scratch:
         proc = subprocess.run(
             [
                 javac,
@@ -209,16 +224,16 @@ def _compiled_classes() -> Path:
         if proc.returncode != 0:
             raise RuntimeError(f"javac failed for {JAVA_SOURCE}:\n{proc.stdout}{proc.stderr}")
         built = sorted(Path(scratch).glob("*.class"), key=lambda p: p.name == class_file.name)
-        for path in built:  # the main class last: its mtime is what marks the build as complete
-            os.replace(path, CLASSES_DIR / path.name)
-    return CLASSES_DIR
+        for path in built:  # the main class last: its presence marks the build as complete
+            os.replace(path, classes / path.name)
+    return classes
 
 
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         raise RuntimeError(
-            f"`{name}` not found on PATH; the Lucene checker needs a JDK (e.g. openjdk-17-jdk)"
+            f"`{name}` not found on PATH; the Lucene checker needs a JDK and Lucene 8's jars: {INSTALL_HINT}"
         )
     return path
 

@@ -2,8 +2,12 @@
 // Offline checker for Microsoft Sentinel KQL, built on Microsoft's own Kusto.Language parser and binder
 // (npm @kusto/language-service-next, the C# library transpiled to JS with Bridge.NET).
 //
-//   node kql_check.js SCHEMA_JSON
+//   SNAPTRAIL_KUSTO_MODULES=DIR/node_modules node kql_check.js SCHEMA_JSON
 //
+// The npm package cannot ship inside snaptrail's Python package, so it is installed into a folder of
+// its own (snaptrail/verify/kusto_checker.py: `kusto_dir()`); SNAPTRAIL_KUSTO_MODULES names that
+// folder's node_modules, so the package is loaded from exactly there and never from a node_modules
+// that happens to sit above this script. Without it, node's usual lookup applies.
 // SCHEMA_JSON is snaptrail/cloudtrail/sentinel_table.json: {"table": NAME, "columns": [{"name", "type"}, ...]}.
 // Protocol (JSON lines): each stdin line {"id": ..., "query": "..."} gets exactly one stdout line
 //   {"id": ..., "diagnostics": [{"severity", "code", "message", "start", "length"}, ...]}
@@ -14,10 +18,14 @@
 // 'requestParameters.x' =~ "y" -- valid KQL that binds, but a constant predicate.
 'use strict';
 const fs = require('fs');
+const path = require('path');
 const readline = require('readline');
 
-require('@kusto/language-service-next/bridge.min.js');
-require('@kusto/language-service-next/Kusto.Language.Bridge.min.js');
+const MODULES = process.env.SNAPTRAIL_KUSTO_MODULES;
+const kustoFile = (file) =>
+  MODULES ? path.join(MODULES, '@kusto', 'language-service-next', file) : `@kusto/language-service-next/${file}`;
+require(kustoFile('bridge.min.js'));
+require(kustoFile('Kusto.Language.Bridge.min.js'));
 
 const K = global.Kusto.Language;
 const Sym = K.Symbols;

@@ -10,8 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from snaptrail.backends.sentinel import sentinel_table
-
-from checkers.storage import to_ecs_document, to_sentinel_row
+from snaptrail.verify.storage import to_ecs_document, to_sentinel_row
 
 
 class ExecutorLimit(Exception):
