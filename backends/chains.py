@@ -145,9 +145,13 @@ class SlidingWindowChains(CurrentRule):
         if self.chains_unsupported is not None:
             raise TargetLimitation(rule, None, self.target, self.chains_unsupported)
 
+    def step_queries(self, rule: SigmaCorrelationRule) -> dict[str, str]:
+        """The compiled queries of the chain's steps (see snaptrail.backends.plugin for other formats)."""
+        return base_queries(rule)
+
     def _chain_queries(self, rule: SigmaCorrelationRule) -> list[str]:
         self._start(rule)
-        return [self.chain_query(build_chain(rule, self.target, base_queries(rule)))]
+        return [self.chain_query(build_chain(rule, self.target, self.step_queries(rule)))]
 
     def convert_correlation_temporal_ordered_rule(
         self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"

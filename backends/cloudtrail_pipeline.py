@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from sigma.correlations import SigmaCorrelationRule
 from sigma.processing.conditions import LogsourceCondition
@@ -104,23 +103,3 @@ def cloudtrail_pipeline(
         ],
         postprocessing_items=list(postprocessing_items),  # type: ignore[arg-type]
     )
-
-
-class DefaultCloudTrailPipeline:
-    """Backend mixin: without a pipeline (`sigma convert -t snaptrail_x` with no `-p`), the backend
-    applies its own CloudTrail pipeline instead of converting unmapped fields. sigma-cli passes an
-    empty pipeline then, not None, and must not demand one (requires_pipeline)."""
-
-    default_pipeline: Callable[[], ProcessingPipeline]
-    requires_pipeline: ClassVar[bool] = False
-
-    def __init__(
-        self, processing_pipeline: ProcessingPipeline | None = None, *args: object, **kwargs: object
-    ):
-        if processing_pipeline is None or not (
-            processing_pipeline.items
-            or processing_pipeline.postprocessing_items
-            or processing_pipeline.finalizers
-        ):
-            processing_pipeline = type(self).default_pipeline()
-        super().__init__(processing_pipeline, *args, **kwargs)  # type: ignore[call-arg]

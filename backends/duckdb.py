@@ -19,8 +19,9 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaCIDRExpression, SigmaString
 
 from snaptrail.backends.chains import Chain, ChainStep, SlidingWindowChains
-from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
+from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate, lowercase
+from snaptrail.backends.plugin import SnaptrailBackend
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TABLE = "cloudtrail"
@@ -51,7 +52,13 @@ def duckdb_pipeline() -> ProcessingPipeline:
     )
 
 
-class DuckDBBackend(DefaultCloudTrailPipeline, SlidingWindowChains, CloudTrailExpressionBackend):
+class DuckDBBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExpressionBackend):
+    """DuckDB SQL over raw CloudTrail records (what `snaptrail scan` runs).
+
+    sigma-cli: `sigma convert -t snaptrail_duckdb [-O key=value ...] rules/`; format `default`;
+    options `filters=true|false` and `config=PATH` (see snaptrail.backends.plugin).
+    """
+
     name: ClassVar[str] = "snaptrail DuckDB (raw CloudTrail JSON)"
     identifier: ClassVar[str] = "snaptrail_duckdb"
     target: ClassVar[str] = "duckdb"

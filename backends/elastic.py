@@ -19,6 +19,8 @@ All three need the integration's flattened fields; see the README for that setti
 from __future__ import annotations
 
 import ipaddress
+import json
+from collections.abc import Iterable
 from functools import cache
 from typing import Any, ClassVar
 
@@ -27,6 +29,7 @@ from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, 
 from sigma.conversion.state import ConversionState
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import SetStateTransformation
+from sigma.rule import SigmaRule, SigmaRuleTag
 from sigma.types import (
     SigmaCasedString,
     SigmaCIDRExpression,
@@ -41,13 +44,13 @@ from sigma.types import (
 
 from snaptrail.backends.chains import Chain, ChainStep, SlidingWindowChains
 from snaptrail.backends.cloudtrail_pipeline import (
-    DefaultCloudTrailPipeline,
     NotExpressible,
     cloudtrail_logsource,
     cloudtrail_pipeline,
 )
 from snaptrail.backends.errors import TargetLimitation
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, lowercase, plain_text
+from snaptrail.backends.plugin import SnaptrailBackend, index_patterns
 from snaptrail.backends.values import has_letters, lucene_regex_for_wildcards, unanchored_to_lucene
 from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
 
@@ -177,6 +180,16 @@ class _ElasticCommon(SlidingWindowChains):
             cond.field, "comparing one field with another is not expressible in this language"
         )
 
+    def finalize_output_threat_model(self, tags: list[SigmaRuleTag]) -> Iterable[dict[str, Any]]:
+        """The `threat` of the siem_rule formats, from snaptrail's pinned ATT&CK data as snaptrail's
+        Kibana package writes it. Upstream downloads ATT&CK from GitHub while converting (so the
+        formats fail offline) and removes the attack tags from the rule it converts."""
+        from snaptrail.attack import parse_attack_tags  # lazy: the build and its templates are large
+        from snaptrail.build.kibana import threat
+
+        # threat() reads only the tactics and techniques of its argument, which AttackTags has too.
+        return threat(parse_attack_tags(f"{tag.namespace}.{tag.name}" for tag in tags))  # type: ignore[arg-type]
+
     def _refuse_flattened_compare(self, cond: ConditionFieldEqualsValueExpression) -> None:
         if str(cond.field).startswith(FLATTENED_PREFIX):
             raise self.limitation(
@@ -190,7 +203,37 @@ NO_SLIDING_WINDOWS = (
 )
 
 
-class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneBackend):
+# Options of the upstream Elasticsearch backends that keep their meaning (Kibana rule formats).
+# Upstream's `index_names` is not one: the index patterns are snaptrail.yml's `elastic.index`.
+ELASTIC_UPSTREAM_OPTIONS: dict[str, str] = {
+    "schedule_interval": "siem_rule formats: how often Kibana runs the rule, with the unit below (default 5)",
+    "schedule_interval_unit": "siem_rule formats: s, m, h or d (default m)",
+}
+
+
+def _with_index(document: dict[str, Any], state: ConversionState) -> dict[str, Any]:
+    """A Kibana detection rule of an upstream format, on the CloudTrail index patterns of the pipeline
+    (snaptrail.yml `elastic.index`, default logs-aws.cloudtrail-*) instead of upstream's list of
+    beats/logs patterns."""
+    target = document["params"] if "params" in document else document  # siem_rule / siem_rule_ndjson
+    target["index"] = index_patterns(state, DEFAULT_INDEX)
+    return document
+
+
+class LuceneCloudTrailBackend(SnaptrailBackend, _ElasticCommon, LuceneBackend):
+    """Lucene query_string over the AWS integration's documents.
+
+    sigma-cli: `sigma convert -t snaptrail_elastic_lucene [-f FORMAT] [-O key=value ...] rules/`
+
+    Formats, each around the default-format query and on the index patterns of snaptrail.yml
+    (`elastic.index`, default logs-aws.cloudtrail-*): `default`, `kibana_ndjson` (a Kibana saved
+    search), `dsl_lucene` (query DSL with the query_string), `siem_rule` (Kibana's create-rule API)
+    and `siem_rule_ndjson` (Kibana's rule import), both of type query, language lucene.
+
+    Options: `filters=true|false`, `config=PATH` (see snaptrail.backends.plugin), and upstream's
+    `schedule_interval` / `schedule_interval_unit` for the siem_rule formats.
+    """
+
     name: ClassVar[str] = "snaptrail Elastic Lucene (AWS integration)"
     identifier: ClassVar[str] = "snaptrail_elastic_lucene"
     default_pipeline = staticmethod(lucene_pipeline)
@@ -199,6 +242,35 @@ class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneB
     correlation_methods: ClassVar[dict[str, str] | None] = {
         "default": "none: every chain is refused (Lucene has no sequences or window functions)"
     }
+    formats: ClassVar[dict[str, str]] = {
+        "default": "Lucene query_string queries",
+        "kibana_ndjson": "Kibana saved searches (NDJSON) on the CloudTrail index patterns",
+        "dsl_lucene": "Elasticsearch query DSL with the query_string",
+        "siem_rule": "Kibana detection rules for the create-rule API (JSON)",
+        "siem_rule_ndjson": "Kibana detection rules for the rule import (NDJSON)",
+    }
+    upstream_options: ClassVar[dict[str, str]] = ELASTIC_UPSTREAM_OPTIONS
+
+    def wrap_kibana_ndjson(self, rule: SigmaRule, search: str, state: ConversionState) -> dict[str, Any]:
+        document = LuceneBackend.finalize_query_kibana_ndjson(self, rule, search, 0, state)
+        # Upstream writes the index pattern "beats-*" into the saved search and its reference.
+        index = ",".join(index_patterns(state, DEFAULT_INDEX))
+        meta = document["attributes"]["kibanaSavedObjectMeta"]
+        source = json.loads(meta["searchSourceJSON"])
+        source["index"] = index
+        meta["searchSourceJSON"] = json.dumps(source)
+        for reference in document["references"]:
+            reference["id"] = index
+        return document
+
+    def wrap_dsl_lucene(self, rule: SigmaRule, search: str, state: ConversionState) -> dict[str, Any]:
+        return LuceneBackend.finalize_query_dsl_lucene(self, rule, search, 0, state)
+
+    def wrap_siem_rule(self, rule: SigmaRule, search: str, state: ConversionState) -> dict[str, Any]:
+        return _with_index(LuceneBackend.finalize_query_siem_rule(self, rule, search, 0, state), state)
+
+    def wrap_siem_rule_ndjson(self, rule: SigmaRule, search: str, state: ConversionState) -> dict[str, Any]:
+        return _with_index(LuceneBackend.finalize_query_siem_rule_ndjson(self, rule, search, 0, state), state)
 
     def _regex_query(self, field: str, value: SigmaString, case_insensitive: bool) -> str:
         return f"{self.escape_and_quote_field(field)}:/{lucene_regex_for_wildcards(value, case_insensitive)}/"
@@ -260,7 +332,20 @@ class LuceneCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, LuceneB
         return super().convert_condition_field_compare_op_val(cond, state)
 
 
-class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend):
+class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
+    """EQL over the AWS integration's documents (ECS fields only; chains as sequences).
+
+    sigma-cli: `sigma convert -t snaptrail_elastic_eql [-f FORMAT] [-O key=value ...] rules/`
+
+    Formats, each around the default-format query (`any where ...`, or a chain's `sequence`) and on
+    the index patterns of snaptrail.yml (`elastic.index`, default logs-aws.cloudtrail-*): `default`,
+    `eqlapi` (the body of `/<index>/_eql/search`), `siem_rule` (Kibana's create-rule API) and
+    `siem_rule_ndjson` (Kibana's rule import), both of type eql, language eql.
+
+    Options: `filters=true|false`, `config=PATH` (see snaptrail.backends.plugin), and upstream's
+    `schedule_interval` / `schedule_interval_unit` for the siem_rule formats.
+    """
+
     name: ClassVar[str] = "snaptrail Elastic EQL (AWS integration)"
     identifier: ClassVar[str] = "snaptrail_elastic_eql"
     default_pipeline = staticmethod(eql_pipeline)
@@ -269,6 +354,14 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
         "default": "sliding windows: temporal_ordered as one sequence with maxspan, keyed per step; "
         "event_count as a sequence `with runs`; value_count is refused (no distinct counts in EQL)",
     }
+    formats: ClassVar[dict[str, str]] = {
+        "default": "EQL queries (any where ..., or a chain's sequence)",
+        "eqlapi": "bodies for the /<index>/_eql/search API",
+        "siem_rule": "Kibana detection rules for the create-rule API (JSON)",
+        "siem_rule_ndjson": "Kibana detection rules for the rule import (NDJSON)",
+    }
+    upstream_options: ClassVar[dict[str, str]] = ELASTIC_UPSTREAM_OPTIONS
+
     # Upstream raises for |exists; `field != null` is EQL's test for a present value.
     field_exists_expression: ClassVar[str] = "{field} != null"
     field_not_exists_expression: ClassVar[str] = "{field} == null"
@@ -339,14 +432,34 @@ class EqlCloudTrailBackend(DefaultCloudTrailPipeline, _ElasticCommon, EqlBackend
         self._refuse_flattened_compare(cond)
         return super().convert_condition_field_compare_op_val(cond, state)
 
+    # Upstream's formats prefix `any where ` themselves, which breaks a chain's `sequence`: they are
+    # given the default-format query and keep it as it is.
+    def wrap_eqlapi(self, rule: SigmaRule, search: str, state: ConversionState) -> dict[str, Any]:
+        return {"query": search}
+
+    def wrap_siem_rule(self, rule: SigmaRule, search: str, state: ConversionState) -> dict[str, Any]:
+        document = EqlBackend.finalize_query_siem_rule(self, rule, search, 0, state)
+        document["params"]["query"] = search
+        return _with_index(document, state)
+
+    def wrap_siem_rule_ndjson(self, rule: SigmaRule, search: str, state: ConversionState) -> dict[str, Any]:
+        document = EqlBackend.finalize_query_siem_rule_ndjson(self, rule, search, 0, state)
+        document["query"] = search
+        return _with_index(document, state)
+
 
 def esql_string(text: str) -> str:
     # A tab as `\t`: the multivalue patterns below delimit elements with it.
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t") + '"'
 
 
-class EsqlCloudTrailBackend(DefaultCloudTrailPipeline, SlidingWindowChains, CloudTrailExpressionBackend):
-    """ES|QL written from CloudTrail paths: ECS columns, FIELD_EXTRACT for flattened sub-fields."""
+class EsqlCloudTrailBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExpressionBackend):
+    """ES|QL written from CloudTrail paths: ECS columns, FIELD_EXTRACT for flattened sub-fields.
+
+    sigma-cli: `sigma convert -t snaptrail_elastic_esql [-O key=value ...] rules/`; format `default`
+    (each query starts `from <elastic.index of snaptrail.yml>`); options `filters=true|false` and
+    `config=PATH` (see snaptrail.backends.plugin).
+    """
 
     name: ClassVar[str] = "snaptrail Elastic ES|QL (AWS integration, Elasticsearch 9.5+)"
     identifier: ClassVar[str] = "snaptrail_elastic_esql"

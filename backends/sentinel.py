@@ -31,8 +31,9 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaCIDRExpression
 
 from snaptrail.backends.chains import Chain, ChainStep, SlidingWindowChains
-from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
+from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, Predicate
+from snaptrail.backends.plugin import SnaptrailBackend
 from snaptrail.cloudtrail.registry import CloudTrailPath, Step, load_json_data
 
 TARGET = "sentinel"
@@ -141,7 +142,13 @@ _TYPED_TOKENS: dict[str, dict[str, Any]] = {
 }
 
 
-class SentinelBackend(DefaultCloudTrailPipeline, SlidingWindowChains, CloudTrailExpressionBackend):
+class SentinelBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExpressionBackend):
+    """KQL over the AWSCloudTrail table.
+
+    sigma-cli: `sigma convert -t snaptrail_sentinel [-O key=value ...] rules/`; format `default`;
+    options `filters=true|false` and `config=PATH` (see snaptrail.backends.plugin).
+    """
+
     name: ClassVar[str] = "snaptrail Microsoft Sentinel KQL (AWSCloudTrail)"
     identifier: ClassVar[str] = "snaptrail_sentinel"
     target: ClassVar[str] = TARGET

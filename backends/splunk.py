@@ -14,13 +14,16 @@ from typing import Any, ClassVar
 from sigma.backends.splunk import SplunkBackend
 from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationRule
 from sigma.processing.conditions import IsSigmaRuleCondition
 from sigma.processing.pipeline import ProcessingPipeline, QueryPostprocessingItem
 from sigma.processing.postprocessing import EmbedQueryTransformation
+from sigma.rule import SigmaRule
 from sigma.types import SigmaString, SigmaType, SpecialChars
 
 from snaptrail.backends.chains import Chain, SlidingWindowChains
-from snaptrail.backends.cloudtrail_pipeline import DefaultCloudTrailPipeline, cloudtrail_pipeline
+from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
+from snaptrail.backends.plugin import SnaptrailBackend
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TARGET = "splunk"
@@ -100,12 +103,35 @@ def splunk_pipeline() -> ProcessingPipeline:
     )
 
 
-class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SlidingWindowChains, SplunkBackend):
-    """Upstream SPL generation with the gaps that matter for CloudTrail closed."""
+class SplunkCloudTrailBackend(SnaptrailBackend, SlidingWindowChains, SplunkBackend):
+    """Upstream SPL generation with the gaps that matter for CloudTrail closed.
+
+    sigma-cli: `sigma convert -t snaptrail_splunk [-f FORMAT] [-O key=value ...] rules/`
+
+    Formats: `default` (one search per rule, each starting with the `snaptrail_cloudtrail` macro)
+    and `savedsearches` (upstream's savedsearches.conf: a `[default]` stanza with the dispatch
+    window, then one stanza per rule whose `search =` is the default-format search, macro
+    included; the macro itself is defined by snaptrail's Splunk app). Upstream's `data_model`
+    (tstats over CIM data models) is not offered: CloudTrail events are searched raw.
+
+    Options: `filters=true|false`, `config=PATH` (see snaptrail.backends.plugin), and upstream's
+    `min_time` / `max_time` (savedsearches' dispatch.earliest_time / latest_time, default -30d /
+    now); `query_settings` and `output_settings` from Python only.
+    """
 
     name: ClassVar[str] = "snaptrail Splunk SPL (Splunk Add-on for AWS, aws:cloudtrail)"
     identifier: ClassVar[str] = "snaptrail_splunk"
     default_pipeline = staticmethod(splunk_pipeline)
+    formats: ClassVar[dict[str, str]] = {
+        "default": f"SPL searches, each starting with the `{BASE_MACRO}` macro",
+        "savedsearches": "savedsearches.conf stanzas; search = the default-format search, macro included",
+    }
+    upstream_options: ClassVar[dict[str, str]] = {
+        "min_time": "savedsearches: dispatch.earliest_time (default -30d)",
+        "max_time": "savedsearches: dispatch.latest_time (default now)",
+        "query_settings": "savedsearches, from Python: rule -> extra settings of its stanza",
+        "output_settings": "savedsearches, from Python: extra settings of the [default] stanza",
+    }
     # `{}` array steps are part of the add-on's field names and are written unquoted in a search.
     field_quote_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[\w.{}:]+$")
     # Splunk's CASE() makes a search term case-sensitive; upstream has no |cased support.
@@ -129,6 +155,18 @@ class SplunkCloudTrailBackend(DefaultCloudTrailPipeline, SlidingWindowChains, Sp
     ) -> Any:
         self._refuse_single_wildcard(cond.field, cond.value)
         return super().convert_condition_field_eq_val_str_case_sensitive(cond, state)
+
+    def wrap_savedsearches(
+        self, rule: SigmaRule | SigmaCorrelationRule, search: str, state: ConversionState
+    ) -> str:
+        """Upstream's stanza (finalize_query_savedsearches) around the finished search. Upstream wraps
+        the query before the pipeline's postprocessing, so the base macro landed in front of the
+        stanza, under [default]; and `| table` is part of the search already."""
+        settings = self.query_settings(rule)
+        settings["description"] = rule.description.strip() if rule.description else ""
+        settings["search"] = search
+        title = rule.title.translate({ord(c): None for c in "[]"})  # brackets would end the stanza name
+        return f"\n[{title}]" + self._generate_settings(settings)
 
     # ---- chains ---------------------------------------------------------------------------------
     # Upstream correlates in `bin _time` buckets and has no temporal_ordered. Here windows slide
