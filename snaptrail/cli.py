@@ -1,4 +1,4 @@
-"""The `snaptrail` command: convert, build, check, scan."""
+"""The `snaptrail` command: convert, build, check, scan, init."""
 
 from __future__ import annotations
 
@@ -9,31 +9,27 @@ from pathlib import Path
 
 from snaptrail import __version__
 from snaptrail.backends import TARGETS
-from snaptrail.config import ConfigError, load_config
+from snaptrail.cloudtrail.registry import RegistryError
+from snaptrail.commands.test import add_parser as add_test_parser
+from snaptrail.config import ConfigError
+from snaptrail.content import Content, resolve_content
 from snaptrail.corpus import Corpus, RuleLoadError
 
-DEFAULT_RULES = Path("sigma/rules")
-DEFAULT_FILTERS = Path("sigma/filters")
-DEFAULT_FIXTURES = Path("tests/fixtures")
 
-
-def _rules(paths: list[Path] | None) -> list[Path]:
-    if paths:
-        return paths
-    if not DEFAULT_RULES.is_dir():
-        raise RuleLoadError(f"no rules given and no '{DEFAULT_RULES}/' folder here; pass --rules PATH")
-    return [DEFAULT_RULES]
-
-
-def _filters(paths: list[Path] | None) -> list[Path]:
-    """Explicit filter folders, else the repository's sigma/filters when it is there."""
-    if paths is not None:
-        return paths
-    return [DEFAULT_FILTERS] if DEFAULT_FILTERS.is_dir() else []
+def _content(args: argparse.Namespace, command: str) -> Content:
+    """What the command runs on (see snaptrail.content), said on one line of stderr."""
+    filters = [] if getattr(args, "no_filters", False) else getattr(args, "filters", None)
+    content = resolve_content(
+        getattr(args, "rules", None), filters, getattr(args, "fixtures_paths", None), args.config
+    )
+    print(f"snaptrail {command}: {content.describe()}", file=sys.stderr)
+    return content
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    corpus = Corpus.load(args.paths, args.filters or [], load_config(args.config))
+    args.rules = args.paths
+    content = _content(args, "convert")
+    corpus = Corpus.load(content.rules, content.filters, content.config)
     results = list(corpus.compiled(args.target).values())
     failed = [r for r in results if not r.ok]
     if args.format == "json":
@@ -51,13 +47,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from snaptrail.build.attack import update_readme
     from snaptrail.build.context import BuildContext
 
-    fixtures = args.fixtures if args.fixtures is not None else DEFAULT_FIXTURES
-    context = BuildContext(
-        _rules(args.rules),
-        _filters(args.filters),
-        load_config(args.config),
-        [fixtures] if fixtures.is_dir() else [],
-    )
+    content = _content(args, "build")
+    context = BuildContext(content.rules, content.filters, content.config, content.fixtures)
     errors = context.errors()
     for conversion in errors:
         print(f"snaptrail build: error: {conversion.error}", file=sys.stderr)
@@ -83,9 +74,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from snaptrail.checks.report import as_json, as_junit
     from snaptrail.checks.run import run_checks
 
-    rules = _rules(args.rules)
-    fixtures = args.fixtures if args.fixtures is not None else DEFAULT_FIXTURES
-    result = run_checks(rules, fixtures if fixtures.is_dir() else None, whole_corpus=args.rules is None)
+    content = _content(args, "check")
+    result = run_checks(content.rules, content.fixtures, whole_corpus=args.rules is None)
     issues = result.issues
     if args.junit:
         args.junit.write_text(as_junit(issues, result.rule_files), encoding="utf-8")
@@ -101,7 +91,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     from snaptrail.scan import scan
 
-    result = scan(args.paths, _rules(args.rules), load_config(args.config), _filters(args.filters))
+    content = _content(args, "scan")
+    result = scan(args.paths, content.rules, content.config, content.filters)
     if args.format == "jsonl":
         for alert in result.alerts:
             print(json.dumps(alert.as_dict(), sort_keys=True))
@@ -125,13 +116,34 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 1 if result.read.problems or result.failed_rules else 0
 
 
-def _common(p: argparse.ArgumentParser, rules: bool = True) -> None:
+def cmd_init(args: argparse.Namespace) -> int:
+    from snaptrail.scaffold import ScaffoldError, init
+
+    try:
+        written = init(args.folder)
+    except (ScaffoldError, OSError) as error:
+        print(f"snaptrail init: {error}", file=sys.stderr)
+        return 2
+    print(f"snaptrail init: {len(written)} files into {args.folder}/; next: cd {args.folder}")
+    return 0
+
+
+RULES_HELP = "a rule file or folder; repeat for more (default: content.rules of snaptrail.yml, else shipped)"
+
+
+def _content_options(p: argparse.ArgumentParser, rules: bool = True, fixtures: bool = False) -> None:
     if rules:
+        p.add_argument("--rules", action="append", type=Path, metavar="PATH", help=RULES_HELP)
+    p.add_argument(
+        "--filters", nargs="*", type=Path, help="Sigma filter files or folders (default: the shipped filters)"
+    )
+    p.add_argument("--no-filters", action="store_true", help="apply no filters (the rules as written)")
+    p.add_argument("--config", type=Path, help="settings and allowlists (default: ./snaptrail.yml)")
+    if fixtures:
         p.add_argument(
-            "--rules", nargs="+", type=Path, help=f"rule files or folders (default: {DEFAULT_RULES})"
-        )
-    p.add_argument("--filters", nargs="*", type=Path, help=f"filter folders (default: {DEFAULT_FILTERS})")
-    p.add_argument("--config", type=Path, help="configuration with the allowlists (default: ./snaptrail.yml)")
+            "--fixtures", dest="fixtures_paths", action="append", type=Path, metavar="PATH",
+            help="a fixture folder; repeat for more (default: snaptrail.yml content.fixtures)",
+        )  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:
@@ -143,33 +155,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--target", required=True, choices=sorted(TARGETS))
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("paths", nargs="+", type=Path, help="rule files or folders")
-    p.add_argument(
-        "--filters", nargs="*", type=Path, help="Sigma filter files or folders to apply (default: none)"
-    )
-    p.add_argument("--config", type=Path, help="allowlists for the filters (default: ./snaptrail.yml)")
+    _content_options(p, rules=False)
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("build", help="build every artifact into dist/")
-    _common(p)
+    _content_options(p, fixtures=True)
     p.add_argument("--out", type=Path, default=Path("dist"))
-    p.add_argument("--fixtures", type=Path, help=f"fixture folder the docs summarise (default: {DEFAULT_FIXTURES})")
     p.add_argument(
         "--update-readme", type=Path, metavar="README", help="rewrite the coverage table in this file"
     )
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("check", help="lint rules offline: pySigma + SigmaHQ validators and snaptrail's own")
-    p.add_argument("--rules", nargs="+", type=Path, help=f"rule files or folders (default: {DEFAULT_RULES})")
-    p.add_argument("--fixtures", type=Path, help=f"fixture folder (default: {DEFAULT_FIXTURES})")
+    _content_options(p, fixtures=True)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--junit", type=Path, help="also write JUnit XML to this file")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("scan", help="run every rule over CloudTrail log files on DuckDB")
     p.add_argument("paths", nargs="+", type=Path, help="log files or folders (.json, .json.gz, .jsonl)")
-    _common(p)
+    _content_options(p)
     p.add_argument("--format", choices=["table", "jsonl"], default="table")
     p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("init", help="scaffold a content repository of your own")
+    p.add_argument("folder", type=Path, help="the new repository's folder (created)")
+    p.set_defaults(func=cmd_init)
+    add_test_parser(sub)
     return root
 
 
@@ -177,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (RuleLoadError, ConfigError) as error:
+    except (RuleLoadError, ConfigError, RegistryError) as error:
         print(f"snaptrail: {error}", file=sys.stderr)
         return 2
 

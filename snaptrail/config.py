@@ -149,13 +149,25 @@ def _account_id(value: object) -> object:
 AccountId = Annotated[str, BeforeValidator(_account_id)]
 
 
+# Roles AWS services assume in your account to snapshot, copy and share on your behalf: the default of
+# allowlists.aws_service_role_arns, so the installed tool applies it with no snaptrail.yml at all.
+AWS_SERVICE_ROLE_ARNS = [
+    "arn:aws:iam::*:role/aws-service-role/*",  # service-linked roles (GuardDuty Malware Protection, ...)
+    "arn:aws:iam::*:role/service-role/AWSDataLifecycleManagerDefaultRole",  # Data Lifecycle Manager
+    "arn:aws:iam::*:role/AWSDataLifecycleManagerDefaultRole",
+    "arn:aws:iam::*:role/service-role/AWSBackupDefaultServiceRole",  # AWS Backup
+    "arn:aws:iam::*:role/service-role/AWSDataLifecycleManagerDefaultRoleForAMIManagement",
+    "arn:aws:iam::*:role/EC2ImageBuilderDistributionCrossAccountRole",  # EC2 Image Builder distribution
+]
+
+
 class Allowlists(_Strict):
     """Feed the filters' %placeholders%; an empty list switches its filters off."""
 
-    # AWS's own services acting in your account: shipped filled in. (Calls an AWS service makes
+    # AWS's own services acting in your account: filled in by default. (Calls an AWS service makes
     # itself, with userIdentity.invokedBy *.amazonaws.com, are excluded by the rules.)
     aws_service_role_arns: list[str] = Field(
-        default=[], description="ARN patterns of roles AWS services assume in your account"
+        default=AWS_SERVICE_ROLE_ARNS, description="ARN patterns of roles AWS services assume in your account"
     )
     # Your organisation: shipped empty.
     org_account_ids: list[AccountId] = Field(
@@ -371,10 +383,24 @@ class SentinelSettings(_Strict):
 SIEM_SECTIONS = ("elastic", "sentinel", "splunk")
 
 
+class ContentSettings(_Strict):
+    """`content:`: a content repository's own rules, filters, fixtures and registry overlays, as paths
+    relative to snaptrail.yml. Left out, the commands use the rules in ./sigma/rules when that folder
+    exists (a snaptrail checkout), else the rules shipped with snaptrail."""
+
+    rules: list[str] = []
+    filters: list[str] = []
+    fixtures: list[str] = []
+    registry: list[str] = []
+    # include: your rules are added to snaptrail's shipped ones; replace: only yours are used.
+    shipped_rules: Literal["include", "replace"] = "include"
+
+
 class Config(_Strict):
     """snaptrail.yml. Sections left out (or written empty) take every default (built when a Config is,
     not at import: validating the Sentinel defaults reads snaptrail.corpus, which imports this module)."""
 
+    content: ContentSettings = Field(default_factory=ContentSettings)
     allowlists: Allowlists = Field(default_factory=Allowlists)
     splunk: SplunkSettings = Field(default_factory=SplunkSettings)
     elastic: ElasticSettings = Field(default_factory=ElasticSettings)
@@ -435,8 +461,8 @@ class Config(_Strict):
 
 
 def load_config(path: Path | None = None) -> Config:
-    """Read and validate the config; without a file every organisation list is empty and AWS defaults
-    are off."""
+    """Read and validate the config (./snaptrail.yml when no path is given); without a file every
+    setting takes its default: organisation lists empty, the AWS service roles allowlisted."""
     if path is None:
         path = DEFAULT_PATH if DEFAULT_PATH.is_file() else None
     if path is None:

@@ -1,6 +1,6 @@
 """`snaptrail init DIR`: a content repository of a team's own, ready for `check`, `test` and `build`.
 
-The files are package data under `snaptrail/scaffold/`: one worked example rule for an event the
+The files are package data under `snaptrail/starter/`: one worked example rule for an event the
 shipped registry does not list (so the registry overlay is shown doing its job), its positive and
 look-alike records, `snaptrail.yml`, and CI workflows for GitHub Actions and GitLab CI.
 """
@@ -38,7 +38,7 @@ def _files(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable
 
 def scaffold_files() -> list[tuple[str, bytes]]:
     """(path in the new repository, content) for every scaffold file."""
-    root = resources.files("snaptrail").joinpath("scaffold")
+    root = resources.files("snaptrail").joinpath("starter")
     return [(RENAMED.get(name, name), entry.read_bytes()) for name, entry in _files(root)]
 
 

@@ -24,9 +24,20 @@ SHARED = "2090aec5-97c5-4adf-b4d8-a249f0c5873d"  # EBS Snapshot Shared With Anot
 
 
 def _config(tmp_path: Path, **lists: list[str]) -> Path:
+    """A snaptrail.yml with exactly these allowlists on (the AWS service roles, on by default, off
+    unless given), so a test sees one allowlist's effect alone."""
     path = tmp_path / "snaptrail.yml"
-    path.write_text(yaml.safe_dump({"allowlists": lists}), encoding="utf-8")
+    path.write_text(yaml.safe_dump({"allowlists": {"aws_service_role_arns": [], **lists}}), encoding="utf-8")
     return path
+
+
+def test_aws_service_roles_are_allowlisted_without_any_snaptrail_yml(tmp_path: Path) -> None:
+    from snaptrail.config import AWS_SERVICE_ROLE_ARNS, Config
+
+    assert Config().allowlists.aws_service_role_arns == AWS_SERVICE_ROLE_ARNS
+    written = tmp_path / "other.yml"
+    written.write_text("allowlists:\n  org_account_ids: []\n", encoding="utf-8")
+    assert load_config(written).allowlists.aws_service_role_arns == AWS_SERVICE_ROLE_ARNS
 
 
 def _positives(rule_id: str) -> list[Case]:

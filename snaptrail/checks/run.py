@@ -56,11 +56,12 @@ def _fixture_issues(
 
 
 def run_checks(
-    rule_paths: Sequence[Path], fixture_root: Path | None, whole_corpus: bool = True
+    rule_paths: Sequence[Path], fixture_roots: Path | Sequence[Path] | None, whole_corpus: bool = True
 ) -> CheckResult:
     files = rule_files(rule_paths)
     loaded = load_rules(rule_paths)
-    fixtures = load_fixtures([fixture_root]) if fixture_root is not None else None
+    roots = [fixture_roots] if isinstance(fixture_roots, Path) else list(fixture_roots or [])
+    fixtures = load_fixtures(roots) if roots else None
     issues = loaded.issues + validate(loaded.rules, fixtures)
     if fixtures is not None:
         validated = {str(rule.id) for rule in loaded.rules}
