@@ -22,7 +22,7 @@ Backend options (`sigma convert -O key=value`; pySigma passes them as keyword ar
   added; `%placeholders%` of rules or of filters given with `sigma convert --filter` are still
   resolved from the configuration.
 * `config=PATH`: the snaptrail.yml whose allowlists (and `elastic.index`) apply, instead of the
-  shipped one (backends.content.shipped_config_path).
+  shipped defaults (snaptrail.config; the filters from snaptrail.content).
 * the options of the upstream backend that keep their meaning (`upstream_options` of each backend).
 
 An unknown option, a bad value, a missing file or an unknown placeholder stops the conversion with
@@ -51,7 +51,6 @@ from sigma.rule import SigmaDetection, SigmaRule
 from sigma.types import Placeholder, SigmaString
 
 from snaptrail.backends.cloudtrail_pipeline import CloudTrailFieldMapping
-from snaptrail.backends.content import shipped_config_path, shipped_filters_path
 from snaptrail.backends.errors import describe_rule
 
 if TYPE_CHECKING:
@@ -262,7 +261,8 @@ class SnaptrailBackend:
         if self._config is None:
             from snaptrail.config import Config, ConfigError, load_config  # see TYPE_CHECKING above
 
-            path = Path(self._config_option) if self._config_option else shipped_config_path()
+            # Without -O config, snaptrail's defaults: the shipped allowlists, never ./snaptrail.yml.
+            path = Path(self._config_option) if self._config_option else None
             if path is None:
                 self._config = Config()  # snaptrail's defaults; never ./snaptrail.yml of the caller
                 return self._config
@@ -288,9 +288,11 @@ class SnaptrailBackend:
             return given  # snaptrail's own Corpus: it applied the filters when it loaded the rules
         parts: list[ProcessingPipeline] = []
         if not has_settings and _flag(self.identifier, "filters", self._filters):
+            from snaptrail.content import shipped_filters  # imports the corpus, which imports the backends
+
             config = self.config()
             filters = active_filters(
-                load_filters(shipped_filters_path()), config.placeholders(), self._config_name()
+                load_filters(shipped_filters()), config.placeholders(), self._config_name()
             )
             parts.append(
                 ProcessingPipeline(

@@ -10,9 +10,9 @@ snaptrail.yml (paths relative to that file; the shipped rules and filters are ad
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from snaptrail.cloudtrail.registry import use_overlays
@@ -38,10 +38,10 @@ class ShippedContentMissing(RuleLoadError):
 
 
 def _package_folder(package: str, sub: str = "") -> Path:
-    try:
-        folder = Path(str(resources.files(package)))
-    except ModuleNotFoundError:
-        folder = SHIPPED[package]
+    # The content packages hold no Python: namespace packages, whose one location is the folder.
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    folder = Path(locations[0]) if locations else SHIPPED[package]
     if not folder.is_dir():
         raise ShippedContentMissing(f"snaptrail's shipped content is not installed ({package}, {folder})")
     return folder / sub if sub else folder

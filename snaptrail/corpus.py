@@ -365,7 +365,9 @@ class Corpus:
                     f"{source_of(sigma_filter)}: filter '{sigma_filter.title}' uses unknown placeholder(s) "
                     f"{unknown}"
                 )
-            empty = sorted(name for name in names if not values[name])
+            # `trusted_account_ids` is no key of snaptrail.yml: it joins two allowlists, named instead.
+            derived = {"trusted_account_ids": "org_account_ids + trusted_partner_account_ids"}
+            empty = sorted(derived.get(name, name) for name in names if not values[name])
             if empty:
                 states.append(
                     FilterState(

@@ -1,14 +1,18 @@
 """One place per target: which real checker parses its queries and which engine executes them.
 
-A new target's tests are one `Harness` entry here; `tests/test_rules_on_fixtures.py`,
-`tests/test_chains.py`, `tests/test_semantics.py` and `tests/test_allowlists.py` iterate this table.
+A new target's tests are one `Harness` entry here; `snaptrail test` (`snaptrail.verify.run`),
+`tests/test_rules_on_fixtures.py`, `tests/test_chains.py`, `tests/test_semantics.py` and
+`tests/test_allowlists.py` iterate this table.
 
 - `parse(query)` returns the real parser's or binder's errors (empty list: accepted); None when no
   parser for that language runs here (SPL).
 - `execute(query, records)` returns the eventIDs a single-event query matches over the records as that
   SIEM stores them; `execute_chain(query, records)` the alerts (eventID lists) a chain query raises.
   Either raises `ExecutorLimit` when the engine here cannot run a query the SIEM can (duckdb-kql has no
-  mv-apply); which (rule, target) pairs do so is pinned in `tests/expected_limits.yml`.
+  mv-apply); which (rule, target) pairs do so is pinned in the repository's `tests/expected_limits.yml`.
+
+The optional engines (eql, duckdb-kql, the ES|QL analyzer) are imported when first called, so this
+module imports without them; `snaptrail.verify.runtimes` says which are there.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import atexit
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from snaptrail.backends.elastic import ecs_field_types
 from snaptrail.engine import CloudTrailStore
 from snaptrail.verify.executors import ExecutorLimit, eql_results, kql_chain_alerts, kql_event_ids
-from snaptrail.verify.kusto_checker import KustoChecker
+from snaptrail.verify.kusto_checker import KustoChecker, kusto_dir
 from snaptrail.verify.lucene_checker import run_lucene
 from snaptrail.verify.storage import to_ecs_document
 
@@ -31,16 +36,25 @@ Records = Iterable[dict[str, Any]]
 __all__ = ["HARNESSES", "ExecutorLimit", "Harness", "kusto", "lucene_batch"]
 
 
+def kusto(directory: Path | None = None) -> KustoChecker:
+    """One Kusto.Language process per npm folder (default `kusto_checker.kusto_dir()`) for the whole
+    process: a test session or one `snaptrail test` run."""
+    return _kusto_in((directory if directory is not None else kusto_dir()).resolve())
+
+
 @cache
-def kusto() -> KustoChecker:
-    """One Kusto.Language process for the whole test session."""
-    checker = KustoChecker()
+def _kusto_in(directory: Path) -> KustoChecker:
+    checker = KustoChecker(directory=directory)
     atexit.register(checker.close)
     return checker
 
 
+def kql_errors(query: str, directory: Path | None = None) -> list[str]:
+    return [f"{e.code}: {e.message}" for e in kusto(directory).errors(query)]
+
+
 def _kql_errors(query: str) -> list[str]:
-    return [f"{e.code}: {e.message}" for e in kusto().errors(query)]
+    return kql_errors(query)
 
 
 def _esql_errors(query: str) -> list[str]:
