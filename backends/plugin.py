@@ -62,7 +62,8 @@ AnyRule = SigmaRule | SigmaCorrelationRule
 OPTIONS: dict[str, str] = {
     "filters": "true|false (default true): apply snaptrail's shipped Sigma filters with the allowlists "
     "of the configuration",
-    "config": "PATH to a snaptrail.yml whose allowlists (and elastic.index) apply (default: the shipped one)",
+    "config": "PATH to a snaptrail.yml whose allowlists (and elastic.index) apply "
+    "(default: snaptrail's default settings)",
 }
 SETTINGS_ID = "snaptrail_allowlists"  # the item that resolves the allowlists (also snaptrail.corpus's)
 FILTERS_ID = "snaptrail_filters"
@@ -257,15 +258,16 @@ class SnaptrailBackend:
 
     # ---- the pipeline ---------------------------------------------------------------------------
     def config(self) -> Config:
-        """The snaptrail.yml of `-O config`, else the shipped one."""
+        """The snaptrail.yml of `-O config`, else snaptrail's default settings (`Config()`)."""
         if self._config is None:
             from snaptrail.config import Config, ConfigError, load_config  # see TYPE_CHECKING above
 
-            # Without -O config, snaptrail's defaults: the shipped allowlists, never ./snaptrail.yml.
-            path = Path(self._config_option) if self._config_option else None
-            if path is None:
-                self._config = Config()  # snaptrail's defaults; never ./snaptrail.yml of the caller
+            if not self._config_option:
+                # snaptrail's defaults (the shipped allowlists), never a ./snaptrail.yml of the caller:
+                # a conversion must not depend on the folder sigma-cli runs in.
+                self._config = Config()
                 return self._config
+            path = Path(self._config_option)
             if not path.is_file():
                 why = f"{self.identifier}: backend option -O config={path}: no such file"
                 raise SigmaConfigurationError(why)
