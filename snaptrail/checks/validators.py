@@ -321,6 +321,13 @@ def misspelling_of(attribute: str, candidates: Iterable[str]) -> str:
 
 
 # ---- validators -------------------------------------------------------------------------------------
+def reads_cloudtrail(rule: AnyRule) -> bool:
+    """A rule of another logsource is one defect (snaptrail_logsource's), not one per field."""
+    if isinstance(rule, SigmaCorrelationRule):
+        return True
+    return rule.logsource.product == "aws" and rule.logsource.service == "cloudtrail"
+
+
 class SnaptrailLogsourceValidator(SigmaRuleValidator):
     """Checks that a rule reads AWS CloudTrail (logsource product aws, service cloudtrail)."""
 
@@ -346,6 +353,8 @@ class SnaptrailFieldValidator(SigmaRuleValidator):
     def validate(self, rule: AnyRule) -> list[SigmaValidationIssue]:
         if isinstance(rule, SigmaCorrelationRule):
             return self._chain(rule)
+        if not reads_cloudtrail(rule):
+            return []
         events = rule_events(rule)
         if events.unknown:
             # Without events no field can be judged: this is the rule's one registry issue.
@@ -391,7 +400,7 @@ class SnaptrailValueValidator(SigmaRuleValidator):
     writes it (the registry's `values`); patterns are not judged."""
 
     def validate(self, rule: AnyRule) -> list[SigmaValidationIssue]:
-        if isinstance(rule, SigmaCorrelationRule):
+        if isinstance(rule, SigmaCorrelationRule) or not reads_cloudtrail(rule):
             return []
         events = rule_events(rule)
         if events.unknown:
@@ -417,8 +426,8 @@ class SnaptrailSuccessfulCallsValidator(SigmaRuleValidator):
     `errorCode|exists: true`), or it is about failures. Only successful calls may alert."""
 
     def validate(self, rule: AnyRule) -> list[SigmaValidationIssue]:
-        if isinstance(rule, SigmaCorrelationRule):
-            return []  # the chain's rules exclude failed calls
+        if isinstance(rule, SigmaCorrelationRule) or not reads_cloudtrail(rule):
+            return []  # a chain's rules exclude failed calls; another logsource is one defect already
         if any(field == "errorCode" for item in detection_items(rule) for field in item_fields(item)):
             return []
         return [SnaptrailFailedCallsIssue([rule])]
