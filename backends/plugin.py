@@ -352,8 +352,9 @@ class SnaptrailBackend:
 def index_patterns(state: ConversionState, default: str) -> list[str]:
     """The Elastic index patterns of a query: pipeline state `index` (comma-separated), else `default`."""
     index = state.processing_state.get("index") or default
-    patterns = index if isinstance(index, list) else str(index).split(",")
-    return [str(pattern) for pattern in patterns if pattern]
+    # Upstream EQL's finalize_query stores the state back as a list of one comma-separated string.
+    entries = index if isinstance(index, list) else [index]
+    return [pattern for entry in entries for pattern in str(entry).split(",") if pattern]
 
 
 __all__ = [

@@ -69,6 +69,14 @@ filter:
   condition: not listed
 """
 
+CUSTOM_PATTERNS = ["logs-aws.cloudtrail-prod", "logs-aws.cloudtrail-dev"]
+CUSTOM_CONFIG = f"""\
+allowlists:
+  trusted_principal_arns: ["arn:aws:iam::*:role/backup-automation"]
+elastic:
+  index: {json.dumps(CUSTOM_PATTERNS)}
+"""
+
 
 @dataclass(frozen=True)
 class Run:
@@ -92,6 +100,10 @@ def _cases(scratch: Path) -> dict[str, list[str]]:
     for target, output in ELASTIC_FORMATS:
         cases[f"{output}/{target}"] = ["convert", "-t", IDENTIFIERS[target], "-s", "-f", output, RULES_DIR]
     cases["savedsearches"] = ["convert", "-t", "snaptrail_splunk", "-s", "-f", "savedsearches", RULES_DIR]
+    custom = scratch / "snaptrail.yml"
+    custom.write_text(CUSTOM_CONFIG, encoding="utf-8")
+    config = ["-O", f"config={custom}"]
+    cases["config"] = ["convert", "-t", "snaptrail_elastic_eql", "-f", "siem_rule_ndjson", *config, RULE_FILE]
     cases["unknown-option"] = ["convert", "-t", "snaptrail_sentinel", "-O", "filter=false", RULE_FILE]
     placeholder = ["convert", "-t", "snaptrail_duckdb", "--filter", str(bad_filter), RULE_FILE]
     cases["unknown-placeholder"] = placeholder
@@ -244,3 +256,14 @@ def test_kibana_formats_wrap_the_query_on_the_cloudtrail_index(
             assert rule["type"] == ("eql" if language == "eql" else "query")
             queries.append(rule["query"])
     assert Counter(queries) == Counter(compiled.values())
+
+
+def test_config_option_sets_allowlists_and_index(runs: dict[str, Run]) -> None:
+    run = runs["config"]
+    assert run.returncode == 0, run.stderr
+    [document] = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
+    assert document["index"] == CUSTOM_PATTERNS
+    path = Path(run.args[run.args.index("-O") + 1].removeprefix("config="))
+    expected = Corpus.load([REPO / RULE_FILE], [shipped_filters()], load_config(path)).compiled("elastic-eql")
+    assert document["query"] == expected[RULE].query
+    assert "backup-automation" in document["query"]  # the allowlist of that file, not the defaults'
