@@ -1,16 +1,17 @@
 """What every snaptrail backend adds to its query language as a pySigma plugin: a complete pipeline
-by itself, the settings of snaptrail.yml by default, checked backend options, and output formats
-that all carry the query `snaptrail build` compiles.
+by itself, the shipped filters and allowlists by default, checked backend options, and output
+formats that all carry the query `snaptrail build` compiles.
 
 `sigma convert -t snaptrail_x rules/` converts as `snaptrail build` does: the backend completes the
 pipeline it is given with
 
 * its CloudTrail pipeline (field mapping, logsource check), unless the pipeline maps CloudTrail
   fields already (`-p snaptrail_x`, or snaptrail's own Corpus);
-* snaptrail's shipped Sigma filters, applied to the rules they name with the allowlists of a
-  snaptrail.yml, the allowlist values as pipeline vars for their `%placeholders%`, and the Elastic
-  index patterns (`elastic.index`); unless the pipeline resolves the allowlists already
-  (identifier `snaptrail_allowlists`, as `snaptrail.corpus.config_pipeline` does).
+* snaptrail's shipped Sigma filters, applied to the rules they name with the allowlists of
+  snaptrail's default settings (or of `-O config`), the allowlist values as pipeline vars for their
+  `%placeholders%`, and the Elastic index patterns (`elastic.index`); unless the pipeline
+  resolves the allowlists already (identifier `snaptrail_allowlists`, as
+  `snaptrail.corpus.config_pipeline` does).
 
 pySigma 1.5.1 processing pipelines carry no Sigma filters (`ProcessingPipeline` has items,
 postprocessing, finalizers and vars), so the filters are a processing item of their own
