@@ -6,7 +6,7 @@ events' eventIDs in chain order (for bursts, the events in the window, order ign
 chains that straddle 5- and 10-minute bucket edges (must fire), the reverse order, other keys,
 just outside the window and interleaved noise (must not fire).
 
-The engines are those of `checkers.harness`: DuckDB executes every chain; the eql Python engine
+The engines are those of `snaptrail.verify.harness`: DuckDB executes every chain; the eql Python engine
 executes the EQL sequences; duckdb-kql executes the KQL where it supports every operator used (the
 rest is pinned in tests/expected_limits.yml); Kusto.Language binds every KQL chain; SPL is compared
 with golden searches and checked structurally (no SPL engine exists outside Splunk).

@@ -1,6 +1,6 @@
 """Every rule, every declared fixture, every target: compiled queries checked by real parsers and engines.
 
-Which checker and engine serve each target is `checkers.harness.HARNESSES`:
+Which checker and engine serve each target is `snaptrail.verify.harness.HARNESSES`:
 - DuckDB executes the SQL over the raw records.
 - Apache Lucene parses and executes the Lucene query over the records as Elastic stores them.
 - Microsoft's Kusto.Language binds every KQL query against AWSCloudTrail; duckdb-kql executes it
