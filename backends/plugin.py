@@ -175,13 +175,13 @@ def load_filters(folder: Path) -> list[SigmaFilter]:
     return filters
 
 
-def active_filters(
+def filter_activity(
     filters: list[SigmaFilter], values: dict[str, list[str]], config_name: str
-) -> list[SigmaFilter]:
-    """The filters to apply: each needs every placeholder it uses to be an allowlist, and is left
-    out when one of them is empty (an empty list must never compile into a condition, and without
-    values the filter has nothing to remove). The same rule as snaptrail.corpus.Corpus.load."""
-    active = []
+) -> list[tuple[SigmaFilter, list[str]]]:
+    """Each filter with the placeholders it uses whose allowlist is empty (a filter with any is left
+    out: an empty list must never compile into a condition, and without values the filter has nothing
+    to remove). A placeholder that is no allowlist is an error. snaptrail.corpus uses this too."""
+    result = []
     for sigma_filter in filters:
         names = filter_placeholders(sigma_filter)
         unknown = sorted(names - set(values))
@@ -191,9 +191,15 @@ def active_filters(
                 f"{where}: filter '{sigma_filter.title}' uses placeholder "
                 f"{', '.join(f'%{name}%' for name in unknown)}, which {config_name} has no allowlist for"
             )
-        if all(values[name] for name in names):
-            active.append(sigma_filter)
-    return active
+        result.append((sigma_filter, sorted(name for name in names if not values[name])))
+    return result
+
+
+def active_filters(
+    filters: list[SigmaFilter], values: dict[str, list[str]], config_name: str
+) -> list[SigmaFilter]:
+    """The filters to apply (see filter_activity)."""
+    return [f for f, empty in filter_activity(filters, values, config_name) if not empty]
 
 
 # ---- options ------------------------------------------------------------------------------------

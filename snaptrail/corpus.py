@@ -19,16 +19,15 @@ from pathlib import Path
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.exceptions import SigmaConfigurationError, SigmaError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
-from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import SetStateTransformation, ValueListPlaceholderTransformation
-from sigma.rule import SigmaDetection, SigmaRule
-from sigma.types import Placeholder, SigmaString
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
 
 from snaptrail.attack import Tactic, Technique, parse_attack_tags
 from snaptrail.backends import TARGETS
 from snaptrail.backends.errors import TargetLimitation, describe_rule
+from snaptrail.backends.plugin import filter_activity, settings_pipeline
 from snaptrail.config import Config
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -177,40 +176,11 @@ class Conversion:
         return self.query is not None
 
 
-def filter_placeholders(sigma_filter: SigmaFilter) -> set[str]:
-    """The %placeholders% a filter's values refer to."""
-    names: set[str] = set()
-
-    def walk(detection: SigmaDetection) -> None:
-        for item in detection.detection_items:
-            if isinstance(item, SigmaDetection):
-                walk(item)
-                continue
-            for value in item.value:
-                if isinstance(value, SigmaString):
-                    names.update(part.name for part in value.s if isinstance(part, Placeholder))
-
-    for detection in sigma_filter.filter.detections.values():
-        walk(detection)
-    return names
-
-
 def config_pipeline(config: Config | None) -> ProcessingPipeline:
-    """What snaptrail.yml changes in every query: the filters' %placeholders% from the allowlists,
-    and the Elastic index patterns (the Lucene/EQL/ES|QL backends read pipeline state `index`)."""
-    items = [ProcessingItem(ValueListPlaceholderTransformation(), identifier="snaptrail_allowlists")]
-    index = (config.section("elastic").get("index") if config else None) or None
-    if index:
-        patterns = [index] if isinstance(index, str) else [str(pattern) for pattern in index]
-        items.append(
-            ProcessingItem(SetStateTransformation("index", ",".join(patterns)), identifier="snaptrail_index")
-        )
-    return ProcessingPipeline(
-        name="snaptrail: settings from snaptrail.yml",
-        priority=10,
-        items=items,
-        vars=config.placeholders() if config else {},
-    )
+    """What snaptrail.yml changes in every query (the allowlists for the filters' %placeholders%, the
+    Elastic index): the same pipeline the sigma-cli backends complete theirs with."""
+    config = config if config is not None else Config()
+    return settings_pipeline(config, str(config.path) if config.path else "snaptrail's default settings")
 
 
 def _error_message(error: Exception) -> str:
@@ -354,29 +324,24 @@ class Corpus:
 
     @staticmethod
     def _apply_filters(collection: SigmaCollection, config: Config | None) -> list[FilterState]:
-        values = config.placeholders() if config else {}
+        config = config if config is not None else Config()
+        name = str(config.path) if config.path else "snaptrail's default settings"
+        try:
+            activity = filter_activity(list(collection.filters), config.placeholders(), name)
+        except SigmaConfigurationError as error:
+            raise RuleLoadError(str(error)) from None
+        # `trusted_account_ids` is no key of snaptrail.yml: it joins two allowlists, named instead.
+        derived = {"trusted_account_ids": "org_account_ids + trusted_partner_account_ids"}
         states: list[FilterState] = []
         active: list[SigmaFilter] = []
-        for sigma_filter in collection.filters:
-            names = filter_placeholders(sigma_filter)
-            unknown = sorted(names - set(values))
-            if unknown:
-                raise RuleLoadError(
-                    f"{source_of(sigma_filter)}: filter '{sigma_filter.title}' uses unknown placeholder(s) "
-                    f"{unknown}"
-                )
-            # `trusted_account_ids` is no key of snaptrail.yml: it joins two allowlists, named instead.
-            derived = {"trusted_account_ids": "org_account_ids + trusted_partner_account_ids"}
-            empty = sorted(derived.get(name, name) for name in names if not values[name])
+        for sigma_filter, empty in activity:
+            where = source_of(sigma_filter)
             if empty:
-                states.append(
-                    FilterState(
-                        sigma_filter.title, source_of(sigma_filter), False, f"empty allowlist(s) {empty}"
-                    )
-                )
-                continue
-            states.append(FilterState(sigma_filter.title, source_of(sigma_filter), True, "active"))
-            active.append(sigma_filter)
+                reason = f"empty allowlist(s) {sorted(derived.get(n, n) for n in empty)}"
+                states.append(FilterState(sigma_filter.title, where, False, reason))
+            else:
+                states.append(FilterState(sigma_filter.title, where, True, "active"))
+                active.append(sigma_filter)
         if active:
             # pySigma's apply_filters inserts the *same* detection objects into every rule a filter
             # applies to; pipelines rename fields in place, so the second rule would see mapped
