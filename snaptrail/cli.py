@@ -78,6 +78,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = run_checks(content.rules, content.fixtures, whole_corpus=args.rules is None)
     issues = result.issues
     if args.junit:
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
         args.junit.write_text(as_junit(issues, result.rule_files), encoding="utf-8")
     if args.format == "json":
         print(as_json(issues))

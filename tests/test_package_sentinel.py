@@ -37,8 +37,8 @@ from snaptrail.build.sentinel import (
     write_sentinel,
 )
 from snaptrail.config import Config, ConfigError, SentinelSettings, iso_duration, load_config, parse_duration
+from snaptrail.verify.kusto_checker import DEFAULT_SCHEMA, KustoChecker
 
-from checkers.kusto_checker import DEFAULT_SCHEMA, KustoChecker
 from fixture_cases import REPO, RULES
 
 SCHEMAS = REPO / "tests" / "schemas"
