@@ -19,7 +19,7 @@ $(BIN)/snaptrail: pyproject.toml constraints.txt $(shell find snaptrail backends
 venv: $(BIN)/snaptrail
 
 build: venv
-	$(BIN)/snaptrail build --out dist
+	$(BIN)/snaptrail build --out dist --update-readme README.md
 
 # Non-Python checkers: Apache Lucene (Java) and Chromium from Debian, Microsoft's KQL parser from
 # npm, and Splunk AppInspect in a venv of its own (a tool with its own pins, not a library of ours).

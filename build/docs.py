@@ -126,13 +126,14 @@ class RulePage:
     fixtures: tuple[FixtureCase, ...]
     fixtures_found: bool  # False when no fixtures folder exists next to the rules
 
+    # A chain case expects "N alert(s)" (it fires) or "no alert" (a look-alike trail).
     @property
     def positives(self) -> int:
-        return sum(1 for case in self.fixtures if case.expect == "match")
+        return sum(1 for case in self.fixtures if case.expect == "match" or case.expect.endswith("alert(s)"))
 
     @property
     def negatives(self) -> int:
-        return sum(1 for case in self.fixtures if case.expect == "no_match")
+        return sum(1 for case in self.fixtures if case.expect in ("no_match", "no alert"))
 
     @property
     def unsupported(self) -> list[str]:
