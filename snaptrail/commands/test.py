@@ -21,7 +21,8 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from snaptrail.backends import TARGETS
-from snaptrail.config import Config, load_config
+from snaptrail.config import Config
+from snaptrail.content import CHECKOUT_FIXTURES, CHECKOUT_RULES
 from snaptrail.corpus import RuleLoadError
 from snaptrail.verify.run import CANNOT_EXPRESS, FAILED, NOT_EXECUTED, STATUSES, Outcome, Report
 
@@ -30,9 +31,6 @@ PROG = "snaptrail test"
 
 # The defaults of a snaptrail checkout, used when snaptrail.content (which decides content for every
 # command, snaptrail.yml's `content:` section included) is not there to ask.
-CHECKOUT_RULES = Path("sigma/rules")
-CHECKOUT_FILTERS = Path("sigma/filters")
-CHECKOUT_FIXTURES = Path("tests/fixtures")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -79,25 +77,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def _content(args: argparse.Namespace) -> tuple[list[Path], list[Path], Config, list[Path]]:
     """(rules, filters, config, fixture folders). Filters are off unless --filters is given; with
     no paths it means the filters `snaptrail build` would apply."""
+    from snaptrail.content import resolve_content
+
     filters = [] if args.filters is None else (args.filters or None)  # None: the default filters
-    try:
-        from snaptrail.content import resolve_content
-    except ImportError:
-        return _checkout_content(args, filters)
     content = resolve_content(args.rules, filters, args.fixtures, args.config)
     print(f"{PROG}: {content.describe()}", file=sys.stderr)
     return list(content.rules), list(content.filters), content.config, list(content.fixtures)
-
-
-def _checkout_content(
-    args: argparse.Namespace, filters: list[Path] | None
-) -> tuple[list[Path], list[Path], Config, list[Path]]:
-    if not args.rules and not CHECKOUT_RULES.is_dir():
-        raise RuleLoadError(f"no rules given and no '{CHECKOUT_RULES}/' folder here; pass --rules PATH")
-    if filters is None:
-        filters = [CHECKOUT_FILTERS] if CHECKOUT_FILTERS.is_dir() else []
-    fixtures = args.fixtures or [CHECKOUT_FIXTURES]
-    return list(args.rules or [CHECKOUT_RULES]), filters, load_config(args.config), fixtures
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -114,6 +99,11 @@ def cmd_test(args: argparse.Namespace) -> int:
         raise RuleLoadError(f"no fixture folder ({where}); pass --fixtures PATH")
     corpus = Corpus.load(rules, filters, config)
     report = verify(corpus, load_fixtures(fixtures), args.target, args.kusto_dir)
+    # A rule a target fails to compile (not a declared limitation) is a failure of its own.
+    broken = [c for target in (args.target or TARGETS) for c in corpus.compiled(target).values()
+              if not c.ok and not c.limitation]  # fmt: skip
+    for conversion in broken:
+        print(f"{PROG}: error: {conversion.error}", file=sys.stderr)
 
     if args.junit:
         args.junit.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +116,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         print(as_text(report, args.verbose))
     if args.format != "text":  # stdout holds the document; the people read stderr
         print(summary_text(report), file=sys.stderr)
-    failed = not report.ok or (args.strict and bool(report.missing))
+    failed = bool(broken) or not report.ok or (args.strict and bool(report.missing))
     return 1 if failed else 0
 
 
