@@ -51,6 +51,22 @@ class BuildContext:
     def errors(self) -> list[Conversion]:
         return self.corpus.errors()
 
+    def collisions(self) -> list[str]:
+        """Rules that would overwrite each other in a package: the same title (Splunk saved searches,
+        Sentinel display names) or the same file name (query files, docs pages)."""
+        problems = []
+        for attribute, what in (("title", "title"), ("name", "file name")):
+            seen: dict[str, RuleInfo] = {}
+            for rule in self.rules:
+                key = getattr(rule, attribute).lower()
+                if key in seen:
+                    problems.append(
+                        f"{rule.path}: rule '{rule.title}' ({rule.id}) has the same {what} as "
+                        f"{seen[key].path} ({seen[key].id}); packages would collide"
+                    )
+                seen.setdefault(key, rule)
+        return problems
+
     def provenance(self) -> dict[str, Any]:
         """What shaped the build; every artifact carries it so an admin can tell what they imported."""
         return {"snaptrail_version": self.version, **self.config.describe()}

@@ -49,9 +49,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     content = _content(args, "build")
     context = BuildContext(content.rules, content.filters, content.config, content.fixtures)
-    errors = context.errors()
-    for conversion in errors:
-        print(f"snaptrail build: error: {conversion.error}", file=sys.stderr)
+    errors = [conversion.error for conversion in context.errors()] + context.collisions()
+    for error in errors:
+        print(f"snaptrail build: error: {error}", file=sys.stderr)
     if errors:
         print(f"snaptrail build: {len(errors)} errors; nothing written", file=sys.stderr)
         return 1

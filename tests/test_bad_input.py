@@ -81,3 +81,19 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, command: str
     lines = [line for line in err.splitlines() if "bad.yml" in line]
     assert len(lines) == 1 and "splunk.cron_schedul" in lines[0] and "cron_schedule" in lines[0], err
     assert "Traceback" not in err
+
+
+def test_duplicate_title_fails_build_and_check_naming_both_files(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    body = "detection:\n  sel:\n    eventName: CreateSnapshot\n  failed:\n    errorCode|exists: true\n" \
+        "  condition: sel and not failed\nlevel: low\n"  # fmt: skip
+    for name, rule_id in (
+        ("a", "6f1d3c2a-1111-4222-8333-44445555aaaa"),
+        ("b", "6f1d3c2a-1111-4222-8333-44445555bbbb"),
+    ):
+        (tmp_path / f"{name}.yml").write_text(GOOD_HEAD.format(title="Same Title", id=rule_id) + body)
+    rules = ["--rules", str(tmp_path / "a.yml"), "--rules", str(tmp_path / "b.yml")]
+    code, err = _run(["build", *rules, "--out", str(tmp_path / "dist")], capsys)
+    assert code != 0 and "Traceback" not in err and "a.yml" in err and "b.yml" in err
+    assert not (tmp_path / "dist").exists()
+    code, err = _run(["check", *rules], capsys)
+    assert code != 0
