@@ -22,12 +22,11 @@ from typing import Any
 import pytest
 from sigma.correlations import SigmaCorrelationRule
 
-from snaptrail.fixtures import ChainCase
-from snaptrail.verify.harness import HARNESSES, ExecutorLimit
+from snaptrail.verify.harness import HARNESSES
 
 from checkers.golden import assert_golden_spl
 from checkers.spl_structure import check_spl_chain
-from expected_limits import expected_unsupported, not_executed
+from expected_limits import expected_unsupported
 from fixture_cases import RULES, chain_cases_for, chain_rule_ids, rule_corpus
 
 CHAIN_IDS = chain_rule_ids()
@@ -71,42 +70,6 @@ def test_chain_has_firing_and_non_firing_cases(rule_id: str) -> None:
     cases = chain_cases_for(rule_id)
     assert any(case.expect for case in cases), "no case where the chain fires"
     assert any(not case.expect for case in cases), "no look-alike case where it must not fire"
-
-
-def _run_cases(target: str, rule_id: str, compare: Any) -> None:
-    harness = HARNESSES[target]
-    assert harness.execute_chain is not None
-    query = _query(target, rule_id)
-    pinned = NAMES[rule_id] in not_executed(target)
-    limited = []
-    for case in chain_cases_for(rule_id):
-        try:
-            found = harness.execute_chain(query, case.records)
-        except ExecutorLimit as limit:
-            limited.append(str(limit))
-            continue
-        compare(case, found)
-    if pinned:
-        assert limited, f"{harness.engine} now runs {NAMES[rule_id]}: remove it from not_executed"
-    else:
-        assert not limited, f"{harness.engine} cannot run {NAMES[rule_id]}: {limited[0]}"
-
-
-@pytest.mark.parametrize(("target", "rule_id"), pairs("duckdb", "sentinel"))
-def test_chain_alerts_are_exactly_the_expected_ones(target: str, rule_id: str) -> None:
-    def compare(case: ChainCase, found: list[list[str]]) -> None:
-        assert _normalise(rule_id, found) == _normalise(rule_id, case.expect), f"{case.name}: {case.note}"
-
-    _run_cases(target, rule_id, compare)
-
-
-@pytest.mark.parametrize(("target", "rule_id"), pairs("elastic-eql"))
-def test_eql_sequences_fire_exactly_on_the_firing_cases(target: str, rule_id: str) -> None:
-    # The engine reports every sequence; snaptrail's semantics raise one alert per burst crossing.
-    def compare(case: ChainCase, found: list[list[str]]) -> None:
-        assert bool(found) == bool(case.expect), f"{case.name}: {case.note} (eql found {found})"
-
-    _run_cases(target, rule_id, compare)
 
 
 @pytest.mark.parametrize(("target", "rule_id"), pairs("sentinel", "elastic-eql", "duckdb"))

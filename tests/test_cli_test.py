@@ -57,6 +57,7 @@ def test_shipped_corpus_passes_on_every_target(shipped: tuple[int, dict[str, Any
         counted = sum(summary[k] for k in ("passed", "failed", "not_executed", "cannot_express"))
         assert counted == cases, f"{target}: {counted} of {cases} cases reported"
         assert summary["failed"] == 0, target
+        assert summary.get("queries_rejected", 0) == 0, f"{target}: a real parser rejected a query"
         assert re.search(rf"^snaptrail test: {re.escape(target)}: +\d+ passed", err, re.M), err
     assert report["targets"]["duckdb"]["passed"] == cases
     for target in EXECUTING:

@@ -1,4 +1,7 @@
-"""Every rule, every declared fixture, every target: compiled queries checked by real parsers and engines.
+"""Every rule on every target: compiled queries checked by the real parsers; golden SPL; pinned limits.
+
+Every declared fixture's outcome on every engine is proven by `snaptrail test` itself (the product's
+one judge, `snaptrail.verify.run`), run once over the shipped corpus in tests/test_cli_test.py.
 
 Which checker and engine serve each target is `snaptrail.verify.harness.HARNESSES`:
 - DuckDB executes the SQL over the raw records.
@@ -20,12 +23,12 @@ import pytest
 
 from snaptrail.backends import TARGETS
 from snaptrail.corpus import Conversion
-from snaptrail.verify.harness import HARNESSES, ExecutorLimit, lucene_batch
+from snaptrail.verify.harness import HARNESSES
 from snaptrail.verify.storage import to_splunk_event
 
 from checkers.golden import assert_golden_spl
 from checkers.spl_structure import check_spl
-from expected_limits import expected_unsupported, not_executed
+from expected_limits import expected_unsupported
 from fixture_cases import cases_for, rule_corpus, rule_files_by_id, single_event_rule_ids
 
 RULE_IDS = single_event_rule_ids()
@@ -89,9 +92,8 @@ def test_rule_has_positive_and_negative_fixtures(rule_id: str) -> None:
     assert any(not c.expect_match for c in cases), "no negative look-alike fixture"
 
 
-# Lucene is parsed and executed in one batch (one JVM for every rule) by its own test below.
+# Lucene parses in the batch `snaptrail test` runs (one JVM for every rule).
 PARSED = [name for name, h in HARNESSES.items() if h.parse is not None and name != "elastic-lucene"]
-EXECUTED = [name for name, h in HARNESSES.items() if h.execute is not None and name != "elastic-lucene"]
 
 
 @pytest.mark.parametrize(("target", "rule_id"), supported_pairs(*PARSED))
@@ -100,36 +102,6 @@ def test_query_is_accepted_by_the_real_parser(target: str, rule_id: str) -> None
     assert parse is not None
     errors = parse(query_of(target, rule_id))
     assert not errors, f"{HARNESSES[target].parser} rejected the query:\n" + "\n".join(errors)
-
-
-@pytest.mark.parametrize(("target", "rule_id"), supported_pairs(*EXECUTED))
-def test_engine_reproduces_fixture_outcomes(target: str, rule_id: str) -> None:
-    harness = HARNESSES[target]
-    assert harness.execute is not None
-    records = [case.record for case in cases_for(rule_id)]
-    pinned = NAMES[rule_id] in not_executed(target)
-    try:
-        matched = harness.execute(query_of(target, rule_id), records)
-    except ExecutorLimit as limit:
-        assert pinned, f"{harness.engine} cannot run {NAMES[rule_id]} ({limit}) and it is not pinned"
-        return
-    assert not pinned, f"{harness.engine} now runs {NAMES[rule_id]}: remove it from not_executed"
-    assert_outcomes(f"{target} ({harness.engine})", rule_id, matched)
-
-
-def test_lucene_parses_and_reproduces_every_fixture_outcome() -> None:
-    """All Lucene queries in one JVM over all fixture documents; each rule judged on its own cases."""
-    pairs = [param.values[1] for param in supported_pairs("elastic-lucene")]
-    queries = {rule_id: query_of("elastic-lucene", rule_id) for rule_id in pairs}
-    records = {case.event_id: case.record for rule_id in pairs for case in cases_for(rule_id)}
-    matches = lucene_batch(queries, records.values())
-    failures = []
-    for rule_id in pairs:
-        try:
-            assert_outcomes("elastic-lucene (Lucene MemoryIndex)", rule_id, set(matches[rule_id]))
-        except AssertionError as error:
-            failures.append(str(error))
-    assert not failures, "\n".join(failures)
 
 
 @pytest.mark.parametrize(("target", "rule_id"), supported_pairs("splunk"))
