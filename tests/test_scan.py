@@ -45,3 +45,26 @@ def test_scan_reports_unreadable_input_and_exits_non_zero(
     err = capsys.readouterr().err
     assert "broken.json" in err and "lines.jsonl:2" in err
     assert "1 records from 2 files" in err
+
+
+def test_scan_outside_the_repository_alerts_as_inside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From an empty folder (shipped rules and filters, no snaptrail.yml: the default allowlists) the
+    alerts are those of the repository's own run, AWS-service-role allowlist included."""
+    from fixture_cases import REPO
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_logfile(logs)
+    runs = {}
+    for name, folder in (("repository", REPO), ("elsewhere", tmp_path)):
+        monkeypatch.chdir(folder)
+        assert main(["scan", str(logs), "--format", "jsonl"]) == 0
+        out, err = capsys.readouterr()
+        runs[name] = (sorted(out.splitlines()), err)
+    assert runs["repository"][0] == runs["elsewhere"][0]
+    assert "config: snaptrail.yml" in runs["repository"][1]
+    assert "config: defaults (no snaptrail.yml)" in runs["elsewhere"][1]
+    # The AWS service-role filter is on both ways: a service role's snapshot does not alert.
+    assert "filter off: Roles AWS services assume" not in runs["elsewhere"][1]
