@@ -10,7 +10,9 @@ build, `scan`, `check`, `convert`, the docs and the tests all use this table.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -181,6 +183,18 @@ def config_pipeline(config: Config | None) -> ProcessingPipeline:
     Elastic index): the same pipeline the sigma-cli backends complete theirs with."""
     config = config if config is not None else Config()
     return settings_pipeline(config, str(config.path) if config.path else "snaptrail's default settings")
+
+
+_UNDEFINED_DETECTION = re.compile(r"Detection '([^']+)' not defined")
+
+
+def with_condition_hint(rule: AnyRule, message: str) -> str:
+    """A condition naming a detection the rule does not define gets the nearest defined names."""
+    match = _UNDEFINED_DETECTION.search(message)
+    if match is None or not isinstance(rule, SigmaRule):
+        return message
+    close = difflib.get_close_matches(match[1], list(rule.detection.detections), n=1)
+    return f"{message}; did you mean '{close[0]}'?" if close else message
 
 
 def _error_message(error: Exception) -> str:
@@ -412,7 +426,7 @@ class Corpus:
             return [Conversion(**common, source=source, query=None, error=str(error), limitation=True,
                                chain=is_chain)]  # fmt: skip
         except SigmaError as error:
-            message = str(error)
+            message = with_condition_hint(rule, str(error))
             if str(rule.id) not in message:
                 message = f"{describe_rule(rule)}: {message}"
             return [Conversion(**common, source=source, query=None, error=message, chain=is_chain)]

@@ -48,7 +48,8 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
         code = main(argv)
     except SystemExit as exit_:  # argparse
         code = int(exit_.code or 0)
-    return code, capsys.readouterr().err
+    captured = capsys.readouterr()
+    return code, captured.err + captured.out  # check writes its issues to stdout
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -63,6 +64,8 @@ def test_bad_rule_is_named_and_fails(tmp_path: Path, bad: str, command: str, cap
     assert rule.name in err, f"{command} did not name {rule.name}:\n{err}"
     if command == "build":
         assert not (tmp_path / "dist").exists()
+    if bad == "misspelt_condition" and command in ("check", "convert", "build"):
+        assert "did you mean 'selection'" in err, err
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

@@ -30,6 +30,7 @@ from sigma.validators.base import SigmaRuleValidator
 from snaptrail.attack import attack_data
 from snaptrail.checks import validators as own
 from snaptrail.checks.report import Issue, rule_issue, validation_issue
+from snaptrail.corpus import with_condition_hint
 from snaptrail.fixtures import Fixtures
 
 _TAXONOMY = "needs the SigmaHQ taxonomy, published only on GitHub"
@@ -114,7 +115,8 @@ def _condition_error(rule: SigmaRule) -> str | None:
         for condition in rule.detection.parsed_condition:
             condition.parse()
     except SigmaError as error:
-        return f"{type(error).__name__}: {error.args[0] if error.args else error}"
+        message = f"{type(error).__name__}: {error.args[0] if error.args else error}"
+        return with_condition_hint(rule, message)
     return None
 
 
