@@ -363,18 +363,24 @@ class _TargetRun:
             detail, reason = self._why_not_run(chain=False)
             self.judge.all(rule_id, cases, NOT_EXECUTED, detail, reason)
             return
-        try:
-            matched = execute(query, [case.record for case in cases])
-        except ExecutorLimit as limit:
-            self.judge.all(rule_id, cases, NOT_EXECUTED, str(limit), f"beyond {self.harness.engine}")
-            return
-        except Exception as error:  # an engine error is a failure to report, never a pass
-            self.judge.all(
-                rule_id, cases, FAILED, f"{self.harness.engine} failed: {type(error).__name__}: {error}"
-            )
+        matched, refusal = self._run(execute, query, [case.record for case in cases])
+        if refusal is not None:
+            self.judge.all(rule_id, cases, *refusal)
             return
         for case in cases:
             self._judge_record(rule_id, case, case.event_id in matched)
+
+    def _run(
+        self, execute: Any, query: str, records: list[dict[str, Any]]
+    ) -> tuple[Any, tuple[str, ...] | None]:
+        """(the engine's answer, None), or (None, (status, detail[, reason])) when it gave none: a
+        query beyond the engine here is not executed; an engine error is a failure, never a pass."""
+        try:
+            return execute(query, records), None
+        except ExecutorLimit as limit:
+            return None, (NOT_EXECUTED, str(limit), f"beyond {self.harness.engine}")
+        except Exception as error:
+            return None, (FAILED, f"{self.harness.engine} failed: {type(error).__name__}: {error}")
 
     def _judge_record(self, rule_id: str, case: RecordCase, matched: bool) -> None:
         said = f"{self.harness.engine}: {_said(matched)}"
@@ -418,15 +424,9 @@ class _TargetRun:
             return
         burst = rule.type.value in BURSTS
         for case in cases:
-            try:
-                found = execute(query, case.records)
-            except ExecutorLimit as limit:
-                self.judge.add(rule_id, case, NOT_EXECUTED, str(limit), f"beyond {self.harness.engine}")
-                continue
-            except Exception as error:  # an engine error is a failure to report, never a pass
-                self.judge.add(
-                    rule_id, case, FAILED, f"{self.harness.engine} failed: {type(error).__name__}: {error}"
-                )
+            found, refusal = self._run(execute, query, case.records)
+            if refusal is not None:
+                self.judge.add(rule_id, case, *refusal)
                 continue
             if self.target in EXACT_ALERTS:
                 agrees = _normalise(found, burst) == _normalise(case.expect, burst)
