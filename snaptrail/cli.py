@@ -101,8 +101,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"{'time':<22} {'level':<13} {'rule':<58} event_ids")
         for alert in result.alerts:
             print(f"{alert.time:<22} {alert.level:<13} {alert.title[:58]:<58} {','.join(alert.event_ids)}")
+    read = result.read
     summary = (
-        f"{len(result.read.records)} records from {result.read.files} files, {len(result.alerts)} alerts"
+        f"{len(read.records)} records from {read.files} files, {len(result.alerts)} alerts; "
+        f"{len(read.problems)} unreadable, {read.duplicates} duplicate records (read once), "
+        f"{read.skipped_files} files skipped"
     )
     print(f"snaptrail scan: {summary}", file=sys.stderr)
     for note in result.read.notes:

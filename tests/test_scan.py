@@ -12,6 +12,8 @@ from snaptrail.cli import main
 
 from fixture_cases import RULES, all_cases
 
+SHARED = "2090aec5-97c5-4adf-b4d8-a249f0c5873d"  # EBS Snapshot Shared With Another AWS Account
+
 
 def _write_logfile(folder: Path) -> None:
     records = {case.event_id: case.record for case in all_cases()}
@@ -68,3 +70,21 @@ def test_scan_outside_the_repository_alerts_as_inside(
     assert "config: defaults (no snaptrail.yml)" in runs["elsewhere"][1]
     # The AWS service-role filter is on both ways: a service role's snapshot does not alert.
     assert "filter off: Roles AWS services assume" not in runs["elsewhere"][1]
+
+
+def test_scan_reads_a_bom_once_per_event_and_names_skipped_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A UTF-8 byte-order mark is accepted; the same record in two files (overlapping downloads)
+    alerts once and is counted; a file that is no log is named, not silently left out."""
+    positive = next(case for case in all_cases() if case.expect_match and case.rule_id == SHARED)
+    body = json.dumps({"Records": [positive.record]})
+    (tmp_path / "a.json").write_bytes(b"\xef\xbb\xbf" + body.encode())
+    (tmp_path / "b.json").write_text(body, encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not a log", encoding="utf-8")
+    assert main(["scan", str(tmp_path), "--rules", str(RULES), "--no-filters", "--format", "jsonl"]) == 0
+    captured = capsys.readouterr()
+    alerts = [json.loads(line) for line in captured.out.splitlines()]
+    assert [a["event_ids"] for a in alerts if a["rule_id"] == SHARED] == [[positive.event_id]]
+    assert "1 duplicate records (read once)" in captured.err
+    assert "notes.txt: not a log file name" in captured.err and "1 files skipped" in captured.err

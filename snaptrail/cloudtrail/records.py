@@ -28,8 +28,24 @@ class Record:
 class ReadReport:
     records: list[Record] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # unreadable input: makes `scan` exit non-zero
-    notes: list[str] = field(default_factory=list)  # skipped on purpose (digest files)
+    notes: list[str] = field(default_factory=list)  # skipped on purpose (digest files, other suffixes)
     files: int = 0
+    duplicates: int = 0  # records seen before (same eventID and recipientAccountId), read once
+    skipped_files: int = 0  # files in a folder whose name is no log suffix
+    _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
+
+    def add(self, records: Iterable[Record]) -> None:
+        """Keep each event once: overlapping downloads, or an organisation trail next to an account
+        trail, deliver the same record twice, and it must alert once."""
+        for record in records:
+            event_id = record.data.get("eventID")
+            if isinstance(event_id, str):
+                key = (event_id, str(record.data.get("recipientAccountId", "")))
+                if key in self._seen:
+                    self.duplicates += 1
+                    continue
+                self._seen.add(key)
+            self.records.append(record)
 
 
 def _is_record(value: Any) -> bool:
@@ -69,7 +85,7 @@ def _read_text(path: Path) -> str:
     raw = path.read_bytes()
     if path.name.endswith(".gz"):
         raw = gzip.decompress(raw)
-    return raw.decode("utf-8")
+    return raw.decode("utf-8-sig")  # a byte-order mark some editors and exporters write is not data
 
 
 def _read_file(path: Path, report: ReadReport) -> None:
@@ -95,9 +111,9 @@ def _read_file(path: Path, report: ReadReport) -> None:
             except ValueError as error:
                 report.problems.append(f"{path}:{number}: not valid JSON ({error})")
                 continue
-            report.records.extend(_unwrap(value, f"{path}:{number}", report))
+            report.add(_unwrap(value, f"{path}:{number}", report))
         return
-    report.records.extend(_unwrap(value, str(path), report))
+    report.add(_unwrap(value, str(path), report))
 
 
 def read_paths(paths: Iterable[Path]) -> ReadReport:
@@ -105,7 +121,11 @@ def read_paths(paths: Iterable[Path]) -> ReadReport:
     report = ReadReport()
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+            found = sorted(p for p in path.rglob("*") if p.is_file())
+            files = [p for p in found if p.name.endswith(SUFFIXES)]
+            for other in (p for p in found if not p.name.endswith(SUFFIXES)):
+                report.skipped_files += 1
+                report.notes.append(f"{other}: not a log file name ({', '.join(SUFFIXES)}), not read")
             if not files:
                 report.problems.append(f"{path}: folder holds no .json/.json.gz/.jsonl files")
             for file in files:
