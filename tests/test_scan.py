@@ -88,3 +88,28 @@ def test_scan_reads_a_bom_once_per_event_and_names_skipped_files(
     assert [a["event_ids"] for a in alerts if a["rule_id"] == SHARED] == [[positive.event_id]]
     assert "1 duplicate records (read once)" in captured.err
     assert "notes.txt: not a log file name" in captured.err and "1 files skipped" in captured.err
+
+
+@pytest.mark.parametrize("damage", ["deeply_nested", "lone_surrogate"])
+def test_one_bad_record_loses_no_other_alert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    """A record nested thousands of levels deep, or one carrying a lone surrogate escape (valid JSON,
+    no Unicode text), is named as unreadable; the good file's alerts are all still there."""
+    positive = next(case for case in all_cases() if case.expect_match and case.rule_id == SHARED)
+    (tmp_path / "good.json").write_text(json.dumps({"Records": [positive.record]}), encoding="utf-8")
+    bad = dict(positive.record, eventID="11111111-2222-4333-8444-000000000bad")
+    text = json.dumps({"Records": [bad]})
+    if damage == "deeply_nested":
+        text = text.replace(
+            '"requestParameters": ', '"requestParameters": ' + "[" * 5000 + "]" * 5000 + ', "x": '
+        )
+    else:
+        text = text.replace('"userAgent": "', '"userAgent": "\\ud800')
+    (tmp_path / "bad.json").write_text(text, encoding="utf-8")
+    assert main(["scan", str(tmp_path), "--rules", str(RULES), "--no-filters", "--format", "jsonl"]) == 1
+    captured = capsys.readouterr()
+    alerts = [json.loads(line) for line in captured.out.splitlines()]
+    assert [a["event_ids"] for a in alerts if a["rule_id"] == SHARED] == [[positive.event_id]]
+    assert "unreadable input: " in captured.err and "bad.json" in captured.err
+    assert "Traceback" not in captured.err

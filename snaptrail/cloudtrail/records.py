@@ -38,6 +38,13 @@ class ReadReport:
         """Keep each event once: overlapping downloads, or an organisation trail next to an account
         trail, deliver the same record twice, and it must alert once."""
         for record in records:
+            try:
+                # A lone surrogate escape ("\ud800", possible in user-controlled fields such as the
+                # user agent) is valid JSON but no Unicode text: no engine can hold the record.
+                json.dumps(record.data, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as error:
+                self.problems.append(f"{record.origin}: record is not valid Unicode text ({error.reason})")
+                continue
             event_id = record.data.get("eventID")
             if isinstance(event_id, str):
                 key = (event_id, str(record.data.get("recipientAccountId", "")))
@@ -101,6 +108,9 @@ def _read_file(path: Path, report: ReadReport) -> None:
         return
     try:
         value = json.loads(stripped)
+    except RecursionError:
+        report.problems.append(f"{path}: JSON nested too deeply to read (Python's parser limit)")
+        return
     except ValueError:
         # Not one JSON document: JSON lines.
         for number, line in enumerate(text.splitlines(), start=1):
@@ -108,6 +118,9 @@ def _read_file(path: Path, report: ReadReport) -> None:
                 continue
             try:
                 value = json.loads(line)
+            except RecursionError:
+                report.problems.append(f"{path}:{number}: JSON nested too deeply to read")
+                continue
             except ValueError as error:
                 report.problems.append(f"{path}:{number}: not valid JSON ({error})")
                 continue
