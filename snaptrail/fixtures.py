@@ -46,17 +46,23 @@ class FixtureProblem:
 
 
 @dataclass(frozen=True)
-class RecordCase:
-    """One CloudTrail record and whether the rule must match it."""
+class _Case:
+    """Where a case is declared: the rule, the cases.yml and its line, the file as written there."""
 
     rule_id: str
     cases_file: Path
     declared: str  # the path as written in cases.yml
+    note: str
+    line: int
+
+
+@dataclass(frozen=True)
+class RecordCase(_Case):
+    """One CloudTrail record and whether the rule must match it."""
+
     record_path: Path  # resolved
     expect_match: bool
-    note: str
     shape: str
-    line: int
 
     @cached_property
     def record(self) -> dict[str, Any]:
@@ -80,16 +86,11 @@ class RecordCase:
 
 
 @dataclass(frozen=True)
-class ChainCase:
+class ChainCase(_Case):
     """A trail of records and the alerts a chain must raise on it (each alert its eventIDs in order)."""
 
-    rule_id: str
-    cases_file: Path
-    declared: str
     path: Path
     expect: tuple[tuple[str, ...], ...]
-    note: str
-    line: int
 
     @cached_property
     def records(self) -> list[dict[str, Any]]:
@@ -160,7 +161,8 @@ def _read_cases_file(cases_file: Path, fixtures: Fixtures) -> None:
                 )
                 continue
             alerts = tuple(tuple(str(event_id) for event_id in alert) for alert in expect)
-            fixtures.chains.append(ChainCase(rule_id, cases_file, declared, path, alerts, note, line))
+            chain = ChainCase(rule_id, cases_file, declared, note, line, path=path, expect=alerts)
+            fixtures.chains.append(chain)
             continue
         declared = str(entry.get("record", ""))
         line = _line_of(text, declared)
@@ -178,7 +180,16 @@ def _read_cases_file(cases_file: Path, fixtures: Fixtures) -> None:
             continue
         shape = str(entry.get("shape", ""))
         fixtures.records.append(
-            RecordCase(rule_id, cases_file, declared, path, expect == "match", note, shape, line)
+            RecordCase(
+                rule_id,
+                cases_file,
+                declared,
+                note,
+                line,
+                record_path=path,
+                expect_match=expect == "match",
+                shape=shape,
+            )
         )
 
 

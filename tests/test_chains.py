@@ -23,6 +23,7 @@ import pytest
 from sigma.correlations import SigmaCorrelationRule
 
 from snaptrail.verify.harness import HARNESSES
+from snaptrail.verify.run import BURSTS
 
 from checkers.golden import assert_golden_spl
 from checkers.spl_structure import check_spl_chain
@@ -40,13 +41,7 @@ def chain_rule(rule_id: str) -> SigmaCorrelationRule:
 
 
 def _is_burst(rule_id: str) -> bool:
-    return chain_rule(rule_id).type.value in ("event_count", "value_count")
-
-
-def _normalise(rule_id: str, alerts: list[list[str]] | tuple[tuple[str, ...], ...]) -> list[Any]:
-    if _is_burst(rule_id):
-        return sorted(sorted(alert) for alert in alerts)
-    return sorted(list(alert) for alert in alerts)
+    return chain_rule(rule_id).type.value in BURSTS
 
 
 def pairs(*targets: str) -> list[Any]:
