@@ -396,6 +396,23 @@ class ContentSettings(_Strict):
     shipped_rules: Literal["include", "replace"] = "include"
 
 
+# --- scan ----------------------------------------------------------------------------------------------
+
+# CloudTrail caps an event at 256 KB (larger request or response elements are omitted by CloudTrail
+# itself), and its records nest about a dozen levels. The defaults leave generous room above both; a
+# record beyond them is named as unreadable instead of holding the scan's memory or stack.
+MAX_RECORD_BYTES = 1024 * 1024
+MAX_RECORD_DEPTH = 64
+
+
+class ScanSettings(_Strict):
+    """`scan:`: the limits beyond which a record is named as unreadable and left out."""
+
+    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024, description="largest record read, in bytes")
+    # Python's JSON parser gives up near 1,000 levels whatever the setting.
+    max_record_depth: int = Field(default=MAX_RECORD_DEPTH, ge=8, le=900, description="deepest nesting read")
+
+
 class Config(_Strict):
     """snaptrail.yml. Sections left out (or written empty) take every default (built when a Config is,
     not at import: validating the Sentinel defaults reads snaptrail.corpus, which imports this module)."""
@@ -405,6 +422,7 @@ class Config(_Strict):
     splunk: SplunkSettings = Field(default_factory=SplunkSettings)
     elastic: ElasticSettings = Field(default_factory=ElasticSettings)
     sentinel: SentinelSettings = Field(default_factory=SentinelSettings)
+    scan: ScanSettings = Field(default_factory=ScanSettings)
     # Where the configuration was read from; not a key of the file.
     _path: Path | None = PrivateAttr(default=None)
 
