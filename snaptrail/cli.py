@@ -89,11 +89,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if issues else 0
 
 
+# `scan`'s exit status: 0 when every input was read and every rule ran (alerts or not); the flags
+# below add up; 2 (as for every command) when nothing was scanned: a bad rule, config or option.
+SCAN_UNREADABLE_INPUT = 1
+SCAN_RULES_NOT_RUN = 4
+SCAN_PROBLEMS_SHOWN = 50  # on stderr; --report holds every one
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
+    from snaptrail.cloudtrail.records import Limits
     from snaptrail.scan import scan
 
     content = _content(args, "scan")
-    result = scan(args.paths, content.rules, content.config, content.filters)
+    settings = content.config.scan
+    limits = Limits(settings.max_record_bytes, settings.max_record_depth)
+    result = scan(args.paths, content.rules, content.config, content.filters, limits)
     if args.format == "jsonl":
         for alert in result.alerts:
             print(json.dumps(alert.as_dict(), sort_keys=True))
@@ -108,16 +118,33 @@ def cmd_scan(args: argparse.Namespace) -> int:
         f"{read.skipped_files} files skipped"
     )
     print(f"snaptrail scan: {summary}", file=sys.stderr)
-    for note in result.read.notes:
+    for note in read.notes[:SCAN_PROBLEMS_SHOWN]:
         print(f"snaptrail scan: note: {note}", file=sys.stderr)
-    for problem in result.read.problems:
+    for problem in read.problems[:SCAN_PROBLEMS_SHOWN]:
         print(f"snaptrail scan: unreadable input: {problem}", file=sys.stderr)
+    hidden = max(0, len(read.problems) - SCAN_PROBLEMS_SHOWN) + max(0, len(read.notes) - SCAN_PROBLEMS_SHOWN)
+    if hidden:
+        where = f"in {args.report}" if args.report else "with --report FILE"
+        print(f"snaptrail scan: {hidden} more problems and notes, listed {where}", file=sys.stderr)
     for conversion in result.failed_rules:
         print(f"snaptrail scan: rule not run: {conversion.error}", file=sys.stderr)
     for state in result.filters:
         if not state.active:
             print(f"snaptrail scan: filter off: {state.title} ({state.reason})", file=sys.stderr)
-    return 1 if result.read.problems or result.failed_rules else 0
+    if args.report:
+        report = {
+            **read.as_dict(),
+            "alerts": len(result.alerts),
+            "rules_not_run": [c.error for c in result.failed_rules],
+        }
+        try:
+            args.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        except OSError as error:
+            print(f"snaptrail scan: cannot write {args.report} ({error.strerror or error})", file=sys.stderr)
+            return 2
+    return (SCAN_UNREADABLE_INPUT if read.problems else 0) | (
+        SCAN_RULES_NOT_RUN if result.failed_rules else 0
+    )
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -180,6 +207,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path, help="log files or folders (.json, .json.gz, .jsonl)")
     _content_options(p)
     p.add_argument("--format", choices=["table", "jsonl"], default="table")
+    p.add_argument(
+        "--report",
+        type=Path,
+        help="also write the run's summary and every unreadable input as JSON to this file",
+    )
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("init", help="scaffold a content repository of your own")

@@ -31,12 +31,14 @@ class CloudTrailStore:
         )
         self._count = 0
 
-    def add(self, records: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Bulk-load through DuckDB's JSON reader: row-by-row inserts from Python run at a few
-        thousand rows a second, the reader at hundreds of thousands."""
+    def add(self, records: Iterable[tuple[str, dict[str, Any], str | None]]) -> None:
+        """Bulk-load (origin, record, record as JSON text or None) through DuckDB's JSON reader:
+        row-by-row inserts from Python run at a few thousand rows a second, the reader at hundreds of
+        thousands. The record's JSON text is written into the row as it is (the reader of
+        snaptrail.cloudtrail.records has serialised it once already), not escaped again as a string."""
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8", delete=False) as handle:
             count = 0
-            for origin, record in records:
+            for origin, record, raw in records:
                 row = {
                     "seq": self._count,
                     "event_id": record.get("eventID"),
@@ -44,20 +46,20 @@ class CloudTrailStore:
                     "origin": origin,
                     "eventSource": _text(record.get("eventSource")),
                     "eventName": _text(record.get("eventName")),
-                    "raw": json.dumps(record),
                 }
-                handle.write(json.dumps(row) + "\n")
+                text = raw if raw is not None else json.dumps(record)
+                handle.write(f'{json.dumps(row)[:-1]},"raw":{text}}}\n')
                 self._count += 1
                 count += 1
         try:
             if count:
                 columns = (
                     "{'seq': 'INTEGER', 'event_id': 'VARCHAR', 'event_time': 'VARCHAR', 'origin': 'VARCHAR', "
-                    "'eventSource': 'VARCHAR', 'eventName': 'VARCHAR', 'raw': 'VARCHAR'}"
+                    "'eventSource': 'VARCHAR', 'eventName': 'VARCHAR', 'raw': 'JSON'}"
                 )
                 self.connection.execute(
                     f"INSERT INTO {TABLE} SELECT seq, event_id, TRY_CAST(event_time AS TIMESTAMPTZ), origin, "
-                    f'"eventSource", "eventName", raw::JSON FROM read_json(?, columns={columns}, '
+                    f'"eventSource", "eventName", raw FROM read_json(?, columns={columns}, '
                     "format='newline_delimited')",
                     [handle.name],
                 )

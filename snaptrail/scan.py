@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from snaptrail.cloudtrail.records import ReadReport, read_paths
+from snaptrail.cloudtrail.records import Limits, ReadReport, read_paths
 from snaptrail.config import Config
 from snaptrail.corpus import Conversion, Corpus, FilterState
 from snaptrail.engine import CloudTrailStore
@@ -37,12 +37,13 @@ def scan(
     rule_paths: Sequence[Path],
     config: Config | None = None,
     filter_paths: Sequence[Path] = (),
+    limits: Limits | None = None,
 ) -> ScanResult:
-    read = read_paths(log_paths)
+    read = read_paths(log_paths, limits)
     corpus = Corpus.load(rule_paths, filter_paths, config)
     store = CloudTrailStore()
     try:
-        store.add((record.origin, record.data) for record in read.records)
+        store.add((record.origin, record.data, record.raw) for record in read.records)
         times = {
             row["event_id"]: str(row["t"])
             for row in store.query(

@@ -40,9 +40,8 @@ def test_scan_reports_unreadable_input_and_exits_non_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "broken.json").write_text('{"Records": [', encoding="utf-8")
-    (tmp_path / "lines.jsonl").write_text(
-        '{"eventName": "X", "eventSource": "y"}\nnot json\n', encoding="utf-8"
-    )
+    good = json.dumps(all_cases()[0].record)
+    (tmp_path / "lines.jsonl").write_text(f"{good}\nnot json\n", encoding="utf-8")
     assert main(["scan", str(tmp_path), "--rules", str(RULES)]) == 1
     err = capsys.readouterr().err
     assert "broken.json" in err and "lines.jsonl:2" in err
