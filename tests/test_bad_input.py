@@ -100,3 +100,46 @@ def test_duplicate_title_fails_build_and_check_naming_both_files(tmp_path: Path,
     assert not (tmp_path / "dist").exists()
     code, err = _run(["check", *rules], capsys)
     assert code != 0
+
+
+BAD_RECORDS = {
+    "not_json": "{not json",
+    "truncated": '{"eventVersion": "1.09", "eventSource": "ec2.amazonaws.com", "eventName": "Disable',
+    "wrong_type": '{"eventVersion": "1.09", "eventSource": "ec2.amazonaws.com", "eventName": 7}',
+}
+# Commands that read CloudTrail records: from fixtures (check, test) or from logs (scan).
+RECORD_COMMANDS = {
+    "check": lambda rule, fixtures, logs: ["check", "--rules", str(rule), "--fixtures", str(fixtures)],
+    "test": lambda rule, fixtures, logs: ["test", "--rules", str(rule), "--fixtures", str(fixtures),
+                                          "-t", "duckdb"],
+    "scan": lambda rule, fixtures, logs: ["scan", str(logs), "--rules", str(rule)],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", sorted(RECORD_COMMANDS))
+@pytest.mark.parametrize("bad", sorted(BAD_RECORDS))
+def test_bad_record_is_named_and_fails(tmp_path: Path, bad: str, command: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A CloudTrail record that cannot be read, as a rule's fixture or in a log: the command names the
+    file and exits non-zero, without a traceback."""
+    rule = tmp_path / "rule.yml"
+    rule.write_text(
+        GOOD_HEAD.format(title="ok", id="6f1d3c2a-1111-4222-8333-44445555cccc")
+        + "detection:\n  sel:\n    eventName: CreateSnapshot\n  failed:\n    errorCode|exists: true\n"
+        "  condition: sel and not failed\nlevel: low\n",
+        encoding="utf-8",
+    )
+    fixtures = tmp_path / "fixtures" / "rule"
+    fixtures.mkdir(parents=True)
+    (fixtures / f"{bad}.json").write_text(BAD_RECORDS[bad], encoding="utf-8")
+    (fixtures / "cases.yml").write_text(
+        f"rule_id: 6f1d3c2a-1111-4222-8333-44445555cccc\ncases:\n  - record: {bad}.json\n    expect: match\n"
+        "    note: a record that cannot be read\n    shape: api\n",
+        encoding="utf-8",
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / f"{bad}.json").write_text(BAD_RECORDS[bad], encoding="utf-8")
+    code, err = _run(RECORD_COMMANDS[command](rule, tmp_path / "fixtures", logs), capsys)
+    assert code != 0, f"{command} accepted {bad}:\n{err}"
+    assert "Traceback" not in err
+    assert f"{bad}.json" in err, f"{command} did not name {bad}.json:\n{err}"
