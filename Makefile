@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 KUSTO_DIR := tests/checkers/kusto
 APPINSPECT := .venv-appinspect/bin/splunk-appinspect
 
-.PHONY: build test venv test-deps lint clean
+.PHONY: build test venv test-deps lint clean property-long
 
 $(BIN)/snaptrail: pyproject.toml constraints.txt $(shell find snaptrail backends build -name '*.py' -o -name '*.yml' -o -name '*.json' 2>/dev/null)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ $(APPINSPECT): tests/checkers/appinspect-requirements.txt
 test: test-deps
 	$(BIN)/pytest  # not `python -m pytest`: that puts the repo root (and its source folders) on sys.path
 	$(BIN)/ruff check .
+
+# The property suite's long run (tests/property): >= 10,000 generated rules per target, shrinking on,
+# an outcome table per target at the end. `make test` runs the same suite with the bounded `ci` profile.
+property-long: test-deps
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/property -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check .
