@@ -34,6 +34,7 @@ options; a misspelt `-O filter=false` would then silently keep the allowlists it
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,7 @@ from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import SetStateTransformation, ValueListPlaceholderTransformation
 from sigma.processing.transformations.base import PreprocessingTransformation
 from sigma.rule import SigmaDetection, SigmaRule
-from sigma.types import Placeholder, SigmaString
+from sigma.types import Placeholder, SigmaRegularExpression, SigmaString
 
 from snaptrail.backends.cloudtrail_pipeline import CloudTrailFieldMapping
 from snaptrail.backends.errors import describe_rule
@@ -123,6 +124,45 @@ class AllowlistPlaceholders(ValueListPlaceholderTransformation):
             raise SigmaValueError(f"{where}: {error.args[0]}") from None
 
 
+# ---- "any other account": per-element allowlists ----------------------------------------------
+# Sigma has no per-element negation: on an array field, `not trusted` drops a call as soon as ONE item
+# is trusted, so a trusted account added beside an unknown one hid the share. A sharing filter asks the
+# opposite, positive question - is there an item that is NOT on the list? - as a regular expression that
+# matches exactly the values outside the list, which every target already applies to each element
+# (any-element semantics). `%not_<allowlist>%` in a `|re|expand` value is that expression (a list of
+# regexes); it exists for account-id allowlists only (exact 12-digit values, no wildcards).
+OUTSIDE_PREFIX = "not_"
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+
+
+def outside_regexes(values: Iterable[str]) -> list[str]:
+    """Anchored regexes of which one matches every string that is not one of `values` (12-digit
+    account ids), and none matches a value: any other length, or 12 characters that leave the values'
+    common prefixes at some position (`^1111[^2].......$`). Plain anchors, classes and `.`, no
+    repetition counts, groups or lookahead: the dialect DuckDB/RE2, Kusto, Lucene, EQL, ES|QL and
+    SPL share."""
+    accounts = sorted(set(values))
+    if not accounts or not all(_ACCOUNT_ID.match(value) for value in accounts):
+        raise ValueError("an outside-of-list regex needs a non-empty list of 12-digit account ids")
+    length = 12
+    # Lengths as runs of `.`: braces ({n}) are format fields to pySigma's deferred queries (SPL).
+    regexes = [f"^{'.' * shorter}$" for shorter in range(length)] + ["." * (length + 1)]
+    prefixes = sorted({account[:depth] for account in accounts for depth in range(length)})
+    for prefix in prefixes:
+        heads = "".join(sorted({a[len(prefix)] for a in accounts if a.startswith(prefix)}))
+        regexes.append(f"^{prefix}[^{heads}]{'.' * (length - len(prefix) - 1)}$")
+    return regexes
+
+
+def outside_vars(values: dict[str, list[str]]) -> dict[str, list[str]]:
+    """`not_<name>` for every non-empty account-id allowlist: the regexes of values outside it."""
+    return {
+        f"{OUTSIDE_PREFIX}{name}": outside_regexes(entries)
+        for name, entries in values.items()
+        if entries and all(isinstance(e, str) and _ACCOUNT_ID.match(e) for e in entries)
+    }
+
+
 def settings_pipeline(config: Config, config_name: str) -> ProcessingPipeline:
     """What snaptrail.yml changes in every query, as snaptrail.corpus.config_pipeline (which the build
     uses) has it: the allowlists for the %placeholders%, and the Elastic index patterns (the
@@ -135,7 +175,10 @@ def settings_pipeline(config: Config, config_name: str) -> ProcessingPipeline:
             ProcessingItem(SetStateTransformation("index", ",".join(patterns)), identifier="snaptrail_index")
         )
     return ProcessingPipeline(
-        name=f"snaptrail: settings from {config_name}", priority=10, items=items, vars=config.placeholders()
+        name=f"snaptrail: settings from {config_name}",
+        priority=10,
+        items=items,
+        vars={**(values := config.placeholders()), **outside_vars(values)},
     )
 
 
@@ -149,8 +192,9 @@ def filter_placeholders(sigma_filter: SigmaFilter) -> set[str]:
                 walk(item)
                 continue
             for value in item.value:
-                if isinstance(value, SigmaString):
-                    names.update(part.name for part in value.s if isinstance(part, Placeholder))
+                text = value.regexp if isinstance(value, SigmaRegularExpression) else value
+                if isinstance(text, SigmaString):
+                    names.update(part.name for part in text.s if isinstance(part, Placeholder))
 
     for detection in sigma_filter.filter.detections.values():
         walk(detection)
@@ -183,16 +227,32 @@ def filter_activity(
     to remove). A placeholder that is no allowlist is an error. snaptrail.corpus uses this too."""
     result = []
     for sigma_filter in filters:
-        names = filter_placeholders(sigma_filter)
+        # %not_<allowlist>% (see outside_regexes) is on exactly when its allowlist is.
+        names = {allowlist_of(name, values) for name in filter_placeholders(sigma_filter)}
         unknown = sorted(names - set(values))
+        where = sigma_filter.source.path if sigma_filter.source is not None else "?"
         if unknown:
-            where = sigma_filter.source.path if sigma_filter.source is not None else "?"
             raise SigmaConfigurationError(
                 f"{where}: filter '{sigma_filter.title}' uses placeholder "
                 f"{', '.join(f'%{name}%' for name in unknown)}, which {config_name} has no allowlist for"
             )
+        for name in sorted(filter_placeholders(sigma_filter) - names):
+            entries = values[allowlist_of(name, values)]
+            if not all(_ACCOUNT_ID.match(entry) for entry in entries):
+                raise SigmaConfigurationError(
+                    f"{where}: filter '{sigma_filter.title}' uses %{name}%, but "
+                    f"{allowlist_of(name, values)} in {config_name} is no list of 12-digit account ids"
+                )
         result.append((sigma_filter, sorted(name for name in names if not values[name])))
     return result
+
+
+def allowlist_of(placeholder: str, values: dict[str, list[str]]) -> str:
+    """The allowlist a placeholder reads: itself, or <name> for %not_<name>% (unless an allowlist is
+    called not_<name> itself)."""
+    if placeholder in values or not placeholder.startswith(OUTSIDE_PREFIX):
+        return placeholder
+    return placeholder.removeprefix(OUTSIDE_PREFIX)
 
 
 def active_filters(
@@ -372,5 +432,6 @@ __all__ = [
     "active_filters",
     "index_patterns",
     "load_filters",
+    "outside_regexes",
     "settings_pipeline",
 ]

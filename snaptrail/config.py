@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -149,25 +150,78 @@ def _account_id(value: object) -> object:
 AccountId = Annotated[str, BeforeValidator(_account_id)]
 
 
-# Roles AWS services assume in your account to snapshot, copy and share on your behalf: the default of
-# allowlists.aws_service_role_arns, so the installed tool applies it with no snaptrail.yml at all.
-AWS_SERVICE_ROLE_ARNS = [
-    "arn:aws:iam::*:role/aws-service-role/*",  # service-linked roles (GuardDuty Malware Protection, ...)
-    "arn:aws:iam::*:role/service-role/AWSDataLifecycleManagerDefaultRole",  # Data Lifecycle Manager
+# Service-linked roles: IAM creates roles under /aws-service-role/ only for the service they are linked
+# to (CreateServiceLinkedRole), and only that service can assume them, so no caller can wear one. That
+# reserved path is the only role trust that needs nothing else: aws_service_role_arns must stay in it.
+SERVICE_LINKED_ROLE_PATH = ":role/aws-service-role/"
+AWS_SERVICE_ROLE_ARNS = [f"arn:aws:iam::*{SERVICE_LINKED_ROLE_PATH}*"]  # GuardDuty Malware Protection, ...
+
+# Roles customers create for a service (any principal with iam:CreateRole can create one of the same
+# name): trusted only on calls the service itself made, userIdentity.invokedBy or sourceIPAddress equal
+# to its host (each filter in sigma/filters/aws_service_<name>.yml pairs the list with that host).
+DLM_ROLE_ARNS = [
     "arn:aws:iam::*:role/AWSDataLifecycleManagerDefaultRole",
-    "arn:aws:iam::*:role/service-role/AWSBackupDefaultServiceRole",  # AWS Backup
+    "arn:aws:iam::*:role/service-role/AWSDataLifecycleManagerDefaultRole",
     "arn:aws:iam::*:role/service-role/AWSDataLifecycleManagerDefaultRoleForAMIManagement",
-    "arn:aws:iam::*:role/EC2ImageBuilderDistributionCrossAccountRole",  # EC2 Image Builder distribution
 ]
+BACKUP_ROLE_ARNS = ["arn:aws:iam::*:role/service-role/AWSBackupDefaultServiceRole"]
+IMAGE_BUILDER_ROLE_ARNS = ["arn:aws:iam::*:role/EC2ImageBuilderDistributionCrossAccountRole"]
+
+# Accounts AWS services use to read what you share with them, as their documentation lists them:
+# GuardDuty Malware Protection for EC2 shares its scan snapshot with the GuardDuty service account of
+# the Region ("GuardDuty service accounts by AWS Region"), which creates a volume from it and uses the
+# volume's KMS key. Only the owner-side and KMS rules read this list (userIdentity.accountId).
+GUARDDUTY_SERVICE_ACCOUNT_IDS = {
+    "us-east-1": "652050842985", "us-east-2": "178123968615", "us-west-1": "669213148797",
+    "us-west-2": "447226417196", "ap-south-1": "913179291432", "ap-northeast-3": "089661699081",
+    "ap-northeast-2": "039163547507", "ap-northeast-1": "874749492622", "ap-southeast-1": "247460962669",
+    "ap-southeast-2": "124839743349", "ca-central-1": "175877067165", "ca-west-1": "894794104037",
+    "eu-central-1": "002294850712", "eu-west-1": "283769539786", "eu-west-2": "310125036783",
+    "eu-west-3": "866607715269", "eu-north-1": "693780578038", "cn-north-1": "448721096076",
+    "cn-northwest-1": "480864352451", "sa-east-1": "546914126324", "ap-south-2": "682251015962",
+    "ap-southeast-4": "353488359550", "ap-southeast-5": "009160069308", "ap-southeast-7": "941377115582",
+    "eu-south-2": "936182149045", "eu-central-2": "867642063380", "il-central-1": "619233833001",
+    "eu-south-1": "977238331021", "ap-east-1": "249472122084", "me-south-1": "404001805210",
+    "af-south-1": "957664736811", "ap-southeast-3": "452118225523", "me-central-1": "828603743433",
+    "mx-central-1": "557690616787", "ap-east-2": "863518437308", "us-gov-east-1": "226283551151",
+    "us-gov-west-1": "226300430612",
+}  # fmt: skip
+AWS_SERVICE_ACCOUNT_IDS = sorted(GUARDDUTY_SERVICE_ACCOUNT_IDS.values())
+
+
+def _service_linked_only(value: list[str]) -> list[str]:
+    outside = [arn for arn in value if SERVICE_LINKED_ROLE_PATH not in arn]
+    if outside:
+        raise ValueError(
+            f"{outside[0]!r} is not under the reserved path /aws-service-role/: a role of any other path "
+            "can be created by anyone allowed iam:CreateRole; list it in dlm_role_arns, backup_role_arns "
+            "or image_builder_role_arns (trusted only on that service's own calls) or trusted_principal_arns"
+        )
+    return value
 
 
 class Allowlists(_Strict):
     """Feed the filters' %placeholders%; an empty list switches its filters off."""
 
-    # AWS's own services acting in your account: filled in by default. (Calls an AWS service makes
-    # itself, with userIdentity.invokedBy *.amazonaws.com, are excluded by the rules.)
-    aws_service_role_arns: list[str] = Field(
-        default=AWS_SERVICE_ROLE_ARNS, description="ARN patterns of roles AWS services assume in your account"
+    # AWS's own services acting in your account: filled in by default. (Calls an AWS service makes with
+    # its own identity, userIdentity.type AWSService, are excluded by the rules.)
+    aws_service_role_arns: Annotated[list[str], AfterValidator(_service_linked_only)] = Field(
+        default=AWS_SERVICE_ROLE_ARNS,
+        description="ARN patterns of service-linked roles (/aws-service-role/ only), trusted on any call",
+    )
+    dlm_role_arns: list[str] = Field(
+        default=DLM_ROLE_ARNS, description="Data Lifecycle Manager roles, trusted on dlm.amazonaws.com's calls"
+    )
+    backup_role_arns: list[str] = Field(
+        default=BACKUP_ROLE_ARNS, description="AWS Backup roles, trusted on backup.amazonaws.com's calls"
+    )
+    image_builder_role_arns: list[str] = Field(
+        default=IMAGE_BUILDER_ROLE_ARNS,
+        description="EC2 Image Builder roles, trusted on imagebuilder.amazonaws.com's calls",
+    )
+    aws_service_account_ids: list[AccountId] = Field(
+        default=AWS_SERVICE_ACCOUNT_IDS,
+        description="AWS service accounts that read what you share with the service (GuardDuty's)",
     )
     # Your organisation: shipped empty.
     org_account_ids: list[AccountId] = Field(

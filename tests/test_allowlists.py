@@ -11,6 +11,7 @@ import yaml
 from sigma.filters import SigmaFilter
 
 from snaptrail.backends import TARGETS
+from snaptrail.backends.plugin import outside_regexes
 from snaptrail.backends.values import lucene_regex_literal
 from snaptrail.config import Config, load_config
 from snaptrail.corpus import Conversion, Corpus
@@ -23,11 +24,18 @@ CREATED = "ba28b7cf-06d4-4eff-b425-1e150b164153"  # EBS Snapshot Created By A Pr
 SHARED = "2090aec5-97c5-4adf-b4d8-a249f0c5873d"  # EBS Snapshot Shared With Another AWS Account
 
 
+# The allowlists snaptrail fills in by default (AWS's own services).
+SERVICE_LISTS_OFF: dict[str, list[str]] = {
+    name: []
+    for name in ("aws_service_role_arns", "dlm_role_arns", "backup_role_arns", "image_builder_role_arns")
+} | {"aws_service_account_ids": []}
+
+
 def _config(tmp_path: Path, **lists: list[str]) -> Path:
-    """A snaptrail.yml with exactly these allowlists on (the AWS service roles, on by default, off
-    unless given), so a test sees one allowlist's effect alone."""
+    """A snaptrail.yml with exactly these allowlists on (the AWS service roles and accounts, on by
+    default, off unless given), so a test sees one allowlist's effect alone."""
     path = tmp_path / "snaptrail.yml"
-    path.write_text(yaml.safe_dump({"allowlists": {"aws_service_role_arns": [], **lists}}), encoding="utf-8")
+    path.write_text(yaml.safe_dump({"allowlists": {**SERVICE_LISTS_OFF, **lists}}), encoding="utf-8")
     return path
 
 
@@ -96,14 +104,22 @@ def test_allowlist_entry_removes_exactly_the_matching_alert(
     before = _compiled(load_config(_config(tmp_path)), target)[rule_id]
     after = _compiled(config, target)[rule_id]
     assert before.ok and after.ok, (before.error, after.error)
-    written = lucene_regex_literal(entry, True) if target == "elastic-lucene" else entry
+    written = _written(entry, rule_id, target)
     assert written in str(after.query) and written not in str(before.query)
     expected_before = {case.event_id for case in _positives(rule_id)}
+    # A share is silenced only when every account it adds is trusted: one trusted account beside an
+    # unknown one still alerts (the filter used to drop such a call).
     silenced = {
         case.event_id
         for case in _positives(rule_id)
-        if entry in (str(case.record["userIdentity"].get("arn")), *_accounts(case.record))
+        if entry == str(case.record["userIdentity"].get("arn"))
+        or (rule_id == SHARED and set(_accounts(case.record)) == {entry})
     }
+    if rule_id == SHARED:
+        beside = [
+            c for c in _positives(rule_id) if entry in _accounts(c.record) and len(_accounts(c.record)) > 1
+        ]
+        assert beside, "no positive sharing with the trusted account beside another one"
     assert trusted.event_id in silenced
     name = next(info.name for info in rule_corpus().rules if info.id == rule_id)
     if name in not_executed(target):
@@ -112,6 +128,14 @@ def test_allowlist_entry_removes_exactly_the_matching_alert(
         return
     assert _matches(target, str(before.query), records) == expected_before
     assert _matches(target, str(after.query), records) == expected_before - silenced
+
+
+def _written(entry: str, rule_id: str, target: str) -> str:
+    """How the entry reaches the query: a principal as a value; an account of a share as the last of
+    the regexes of values outside the list (plugin.outside_regexes), the entry but its last digit."""
+    if rule_id == SHARED:
+        return outside_regexes([entry])[-1].strip("^$")
+    return lucene_regex_literal(entry, True) if target == "elastic-lucene" else entry
 
 
 def _accounts(record: dict[str, Any]) -> list[str]:
@@ -126,8 +150,13 @@ def test_allowlisted_value_reaches_every_non_executing_target(tmp_path: Path, ta
     _, entry = _shared_case()
     config = load_config(_config(tmp_path, org_account_ids=[entry]))
     after = _compiled(config, target)[SHARED]
+    if target == "elastic-esql":
+        # Pinned: ES|QL tests a multivalued field for membership, prefix or substring only, so the
+        # per-element allowlist (a regex on each account) is a TargetLimitation, never a silent gap.
+        assert after.limitation and "items.userId" in str(after.error) and "elastic-esql" in str(after.error)
+        return
     assert after.ok, after.error
-    assert entry in str(after.query)
+    assert _written(entry, SHARED, target) in str(after.query)
     parse = HARNESSES[target].parse
     if parse is not None:
         assert not parse(str(after.query)), HARNESSES[target].parser
