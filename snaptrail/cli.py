@@ -113,7 +113,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             print(f"{alert.time:<22} {alert.level:<13} {alert.title[:58]:<58} {','.join(alert.event_ids)}")
     read = result.read
     summary = (
-        f"{len(read.records)} records from {read.files} files, {len(result.alerts)} alerts; "
+        f"{read.read} records from {read.files} files ({read.parsed} about the rules' events, parsed), "
+        f"{len(result.alerts)} alerts; "
         f"{len(read.problems)} unreadable, {read.duplicates} duplicate records (read once), "
         f"{read.skipped_files} files skipped"
     )
@@ -126,6 +127,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if hidden:
         where = f"in {args.report}" if args.report else "with --report FILE"
         print(f"snaptrail scan: {hidden} more problems and notes, listed {where}", file=sys.stderr)
+    if result.candidates.unconstrained:
+        names = "; ".join(result.candidates.unconstrained)
+        print(f"snaptrail scan: every record parsed: these rules pin no eventName: {names}", file=sys.stderr)
     for conversion in result.failed_rules:
         print(f"snaptrail scan: rule not run: {conversion.error}", file=sys.stderr)
     for state in result.filters:

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -23,13 +24,28 @@ class CloudTrailStore:
     eventSource and eventName are also columns (see snaptrail.backends.duckdb.COLUMNS): every rule
     filters on them first, so DuckDB parses a record's JSON only for the events a rule is about."""
 
-    def __init__(self) -> None:
-        self.connection = duckdb.connect(":memory:")
-        self.connection.execute(
-            f"CREATE TABLE {TABLE} (seq INTEGER, event_id VARCHAR, event_time TIMESTAMPTZ, origin VARCHAR, "
-            '"eventSource" VARCHAR, "eventName" VARCHAR, raw JSON)'
-        )
+    def __init__(self, database: Path | None = None, memory_limit: str | None = None) -> None:
+        """In memory, or in a database file (a large scan: DuckDB keeps pages on disk, compressed,
+        and spills within `memory_limit`). DuckDB is opened when first needed: the first `add`
+        consumes its records before, so the worker processes a scan forks to produce them never
+        inherit an open database and its threads."""
+        self._database, self._memory_limit = database, memory_limit
+        self._connection: duckdb.DuckDBPyConnection | None = None
         self._count = 0
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            self._connection = duckdb.connect(str(self._database) if self._database else ":memory:")
+            if self._memory_limit is not None:
+                self._connection.execute(f"SET memory_limit = '{self._memory_limit}'")
+                if self._database is not None:
+                    self._connection.execute(f"SET temp_directory = '{self._database.parent / 'spill'}'")
+            self._connection.execute(
+                f"CREATE TABLE {TABLE} (seq INTEGER, event_id VARCHAR, event_time TIMESTAMPTZ, "
+                'origin VARCHAR, "eventSource" VARCHAR, "eventName" VARCHAR, raw JSON)'
+            )
+        return self._connection
 
     def add(self, records: Iterable[tuple[str, dict[str, Any], str | None]]) -> None:
         """Bulk-load (origin, record, record as JSON text or None) through DuckDB's JSON reader:
@@ -77,4 +93,5 @@ class CloudTrailStore:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def close(self) -> None:
-        self.connection.close()
+        if self._connection is not None:
+            self._connection.close()

@@ -1,15 +1,49 @@
-"""`snaptrail scan`: every rule over CloudTrail logs, on the embedded DuckDB engine."""
+"""`snaptrail scan`: every rule over CloudTrail logs, on the embedded DuckDB engine.
+
+Streaming: worker processes read, decompress and search the files; only the records some rule can
+match (snaptrail.candidates) are parsed, checked and sent on; DuckDB, in a temporary database file
+that spills to disk, holds those and runs the compiled single-event and chain queries unchanged.
+Memory follows the candidates, not the input.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import multiprocessing
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from snaptrail.cloudtrail.records import Limits, ReadReport, read_paths
+from sigma.rule import SigmaRule
+
+from snaptrail.candidates import Candidates, candidates
+from snaptrail.cloudtrail.records import FileRead, Limits, ReadReport, Record, log_files, read_file
 from snaptrail.config import Config
 from snaptrail.corpus import Conversion, Corpus, FilterState
 from snaptrail.engine import CloudTrailStore
+
+# DuckDB's share of a scan's memory; the candidates beyond it wait on disk.
+STORE_MEMORY_LIMIT = "256MB"
+
+
+@dataclass(frozen=True)
+class Event:
+    """What an alert says about one of its events (the last one, for a chain, is the alert's)."""
+
+    event_id: str
+    time: str
+    event_source: str
+    event_name: str
+    account: str
+    region: str
+    principal: str
+    source_ip: str
+    file: str  # file and position the record was read from
 
 
 @dataclass(frozen=True)
@@ -19,9 +53,21 @@ class Alert:
     level: str
     event_ids: list[str]
     time: str
+    events: tuple[Event, ...] = ()  # in the order of event_ids
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """One JSON line: the alert, with who, where and which file from its (last) event."""
+        last = asdict(self.events[-1]) if self.events else {}
+        data: dict[str, object] = {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "level": self.level,
+            "event_ids": self.event_ids,
+            "time": self.time,
+        }
+        for key in ("account", "region", "principal", "source_ip", "file"):
+            data[key] = last.get(key, "")
+        return data
 
 
 @dataclass
@@ -30,6 +76,62 @@ class ScanResult:
     read: ReadReport
     failed_rules: list[Conversion]
     filters: list[FilterState]
+    candidates: Candidates = field(default_factory=lambda: Candidates(None, ()))
+
+
+Progress = Callable[[int, int, int], None]  # files done, files in all, records read so far
+
+
+def _worker_count(files: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, files))
+
+
+def _read_all(files: list[Path], limits: Limits, pattern: re.Pattern[bytes] | None) -> Iterator[FileRead]:
+    """Each file's reading, in file order (so which copy of a duplicate is kept is deterministic)."""
+    reader = partial(read_file, limits=limits, candidates=pattern)
+    workers = _worker_count(len(files))
+    if workers == 1:
+        yield from map(reader, files)
+        return
+    # fork: the workers inherit the loaded modules; no DuckDB connection is open yet to inherit.
+    context = (
+        multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    )
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield from pool.map(reader, files, chunksize=max(1, min(16, len(files) // (workers * 8))))
+
+
+def _events(store: CloudTrailStore, event_ids: set[str]) -> dict[str, Event]:
+    if not event_ids:
+        return {}
+    store.connection.execute("CREATE OR REPLACE TEMP TABLE alerted (event_id VARCHAR)")
+    store.connection.executemany(
+        "INSERT INTO alerted VALUES (?)", [[event_id] for event_id in sorted(event_ids)]
+    )
+    rows = store.query(
+        "SELECT c.event_id, c.origin, "
+        "json_extract_string(c.raw, '$.eventTime') AS time, c.\"eventSource\" AS event_source, "
+        "c.\"eventName\" AS event_name, json_extract_string(c.raw, '$.recipientAccountId') AS account, "
+        "json_extract_string(c.raw, '$.awsRegion') AS region, "
+        "coalesce(json_extract_string(c.raw, '$.userIdentity.arn'), "
+        "json_extract_string(c.raw, '$.userIdentity.invokedBy'), "
+        "json_extract_string(c.raw, '$.userIdentity.type')) AS principal, "
+        "json_extract_string(c.raw, '$.sourceIPAddress') AS source_ip "
+        "FROM cloudtrail c JOIN alerted USING (event_id) ORDER BY c.seq"
+    )
+    events: dict[str, Event] = {}
+    for row in rows:
+        events.setdefault(
+            row["event_id"],
+            Event(row["event_id"], row["time"] or "", row["event_source"] or "", row["event_name"] or "",
+                  row["account"] or "", row["region"] or "", row["principal"] or "", row["source_ip"] or "",
+                  row["origin"] or ""),
+        )  # fmt: skip
+    return events
 
 
 def scan(
@@ -38,38 +140,47 @@ def scan(
     config: Config | None = None,
     filter_paths: Sequence[Path] = (),
     limits: Limits | None = None,
+    progress: Progress | None = None,
 ) -> ScanResult:
-    read = read_paths(log_paths, limits)
     corpus = Corpus.load(rule_paths, filter_paths, config)
-    store = CloudTrailStore()
-    try:
-        store.add((record.origin, record.data, record.raw) for record in read.records)
-        times = {
-            row["event_id"]: str(row["t"])
-            for row in store.query(
-                "SELECT event_id, json_extract_string(raw, '$.eventTime') AS t FROM cloudtrail"
-            )
-        }
-        alerts: list[Alert] = []
-        failed: list[Conversion] = []
-        for conversion in corpus.compiled("duckdb").values():
-            if not conversion.ok:
-                failed.append(conversion)
-                continue
-            if conversion.chain:
-                for row in store.query(str(conversion.query)):
-                    event_ids = [str(i) for i in row["event_ids"]]
-                    alerts.append(
-                        Alert(conversion.rule_id, conversion.title, conversion.level, event_ids,
-                              times.get(event_ids[-1], ""))
-                    )  # fmt: skip
-                continue
-            for event_id in store.matching_event_ids(str(conversion.query)):
-                alerts.append(
-                    Alert(conversion.rule_id, conversion.title, conversion.level, [event_id],
-                          times.get(event_id, ""))
-                )  # fmt: skip
-    finally:
-        store.close()
+    compiled = corpus.compiled("duckdb")
+    wanted = candidates(rule for rule in corpus.collection.rules if isinstance(rule, SigmaRule))
+    read = ReadReport(limits=limits or Limits())
+    files = log_files(log_paths, read)
+
+    def records() -> Iterator[tuple[str, dict[str, Any], str | None]]:
+        for done, file in enumerate(_read_all(files, read.limits, wanted.pattern), start=1):
+            batch: list[Record] = []
+            read.merge(file, batch.append)
+            if progress is not None:
+                progress(done, len(files), read.read)
+            for record in batch:
+                yield record.origin, record.data, record.raw
+
+    with tempfile.TemporaryDirectory(prefix="snaptrail-scan-") as work:
+        store = CloudTrailStore(Path(work) / "scan.duckdb", STORE_MEMORY_LIMIT)
+        try:
+            store.add(records())
+            raw_alerts: list[tuple[Conversion, list[str]]] = []
+            failed: list[Conversion] = []
+            for conversion in compiled.values():
+                if not conversion.ok:
+                    failed.append(conversion)
+                elif conversion.chain:
+                    raw_alerts += [
+                        (conversion, [str(i) for i in row["event_ids"]])
+                        for row in store.query(str(conversion.query))
+                    ]
+                else:
+                    raw_alerts += [(conversion, [i]) for i in store.matching_event_ids(str(conversion.query))]
+            events = _events(store, {event_id for _, ids in raw_alerts for event_id in ids})
+        finally:
+            store.close()
+    alerts = [
+        Alert(conversion.rule_id, conversion.title, conversion.level, ids,
+              events[ids[-1]].time if ids[-1] in events else "",
+              tuple(events[i] for i in ids if i in events))
+        for conversion, ids in raw_alerts
+    ]  # fmt: skip
     alerts.sort(key=lambda a: (a.time, a.rule_id, a.event_ids))
-    return ScanResult(alerts, read, failed, corpus.filters)
+    return ScanResult(alerts, read, failed, corpus.filters, wanted)

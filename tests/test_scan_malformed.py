@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from snaptrail.cli import SCAN_UNREADABLE_INPUT, main
-from snaptrail.cloudtrail.records import Limits
+from snaptrail.cloudtrail.records import Limits, ReadReport, read_paths
 from snaptrail.scan import ScanResult, scan
 
 from fixture_cases import RULES, all_cases
@@ -160,6 +160,8 @@ class Run:
     folder: Path
     alone: ScanResult
     mixed: ScanResult
+    alone_read: ReadReport  # the reader on its own, keeping every record it reads
+    mixed_read: ReadReport
 
 
 def _alert_keys(result: ScanResult) -> set[tuple[str, tuple[str, ...]]]:
@@ -187,7 +189,7 @@ def _run(root: Path) -> Run:
     for bad in BAD:
         bad.write(mixed_dir / bad.name)
     mixed = scan([mixed_dir], [RULES], limits=LIMITS)
-    return Run(mixed_dir, alone, mixed)
+    return Run(mixed_dir, alone, mixed, read_paths([good_dir], LIMITS), read_paths([mixed_dir], LIMITS))
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +209,7 @@ def _expected_alerts_for_copies(run: Run, bad: Bad) -> set[tuple[str, str]]:
 def test_the_good_files_alert_as_they_do_alone(run: Run) -> None:
     assert run.alone.alerts and not run.alone.read.problems
     # Single-event alerts of the good records, and the chains among them, are all still raised.
-    good_ids = {record.data["eventID"] for record in run.alone.read.records}
+    good_ids = {record.data["eventID"] for record in run.alone_read.records}
     mixed_on_good = {key for key in _alert_keys(run.mixed) if set(key[1]) <= good_ids}
     assert mixed_on_good == _alert_keys(run.alone)
 
@@ -215,14 +217,15 @@ def test_the_good_files_alert_as_they_do_alone(run: Run) -> None:
 @pytest.mark.parametrize("bad", BAD, ids=[bad.name for bad in BAD])
 def test_each_bad_input_is_named_and_its_good_records_read(run: Run, bad: Bad) -> None:
     path = str(run.folder / bad.name)
-    problems = [str(p) for p in run.mixed.read.problems if p.source == path]
-    notes = [note for note in run.mixed.read.notes if note.startswith(path)]
-    said = problems if bad.problem else notes
-    if bad.says:
-        assert any(bad.says in line for line in said), f"{bad.name}: {problems or notes}"
-    if not bad.problem:
-        assert not problems, problems
-    read_ids = {r.data["eventID"] for r in run.mixed.read.records if r.origin.startswith(path + ":")}
+    for read in (run.mixed.read, run.mixed_read):  # the scan's streaming reader and the plain one
+        problems = [str(p) for p in read.problems if p.source == path]
+        notes = [note for note in read.notes if note.startswith(path)]
+        said = problems if bad.problem else notes
+        if bad.says:
+            assert any(bad.says in line for line in said), f"{bad.name}: {problems or notes}"
+        if not bad.problem:
+            assert not problems, problems
+    read_ids = {r.data["eventID"] for r in run.mixed_read.records if r.origin.startswith(path + ":")}
     assert read_ids == set(bad.readable)
     single = {(a.rule_id, a.event_ids[0]) for a in run.mixed.alerts if len(a.event_ids) == 1}
     mine = {(rule, event_id) for rule, event_id in single if event_id in read_ids}
@@ -230,10 +233,11 @@ def test_each_bad_input_is_named_and_its_good_records_read(run: Run, bad: Bad) -
 
 
 def test_duplicates_symlink_loops_and_dangling_links(run: Run) -> None:
-    read = run.mixed.read
+    read = run.mixed_read
     origins = [r.data["eventID"] for r in read.records]
     assert len(origins) == len(set(origins)), "a record was read twice"
     assert read.duplicates == len(_positives()[1::2])  # org-copy.json: every record seen before
+    assert run.mixed.read.duplicates == read.duplicates  # positives all are the rules' events: parsed
     assert any("symlink loop" in note for note in read.notes), read.notes
     assert any("dangling.json" in p.source and "broken symlink" in p.reason for p in read.problems)
 
@@ -258,10 +262,10 @@ def test_unreadable_file_permissions_are_named(tmp_path: Path, monkeypatch: pyte
             return original(self)
 
         monkeypatch.setattr(Path, "read_bytes", read_bytes)
-    result = scan([tmp_path], [RULES], limits=LIMITS)
+    result = read_paths([tmp_path], LIMITS)
     locked.chmod(0o600)
-    assert [r.data["eventID"] for r in result.read.records] == [good["eventID"]]
-    assert any(p.source == str(locked) and "Permission denied" in p.reason for p in result.read.problems)
+    assert [r.data["eventID"] for r in result.records] == [good["eventID"]]
+    assert any(p.source == str(locked) and "Permission denied" in p.reason for p in result.problems)
 
 
 def test_cli_exit_status_summary_and_report(

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,8 @@ SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz",
 # CloudTrail writes every record of a log file compactly with eventVersion first: where a record
 # cannot be read, the next one starts at the next marker.
 _RECORD_START = '{"eventVersion"'
+_RECORD_START_BYTES = _RECORD_START.encode()
+_RECORDS_START = b'{"Records":[' + _RECORD_START_BYTES
 _RECORDS_ARRAY = re.compile(r'\s*\{\s*"Records"\s*:\s*\[')
 _SPACE = re.compile(r"\s*")
 
@@ -74,53 +76,32 @@ class Record:
 
 
 @dataclass
-class ReadReport:
+class FileRead:
+    """What one file yields: its checked records (not yet de-duplicated across files), its problems
+    and notes, and how many records it holds (parsed or, skipped by the candidate pattern, not)."""
+
+    source: str
+    limits: Limits
     records: list[Record] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)  # unreadable input: `scan` exits with 4
-    notes: list[str] = field(default_factory=list)  # skipped on purpose (digest files, other suffixes)
-    files: int = 0
-    duplicates: int = 0  # records seen before (same eventID and recipientAccountId), read once
-    skipped_files: int = 0  # files in a folder whose name is no log suffix
-    limits: Limits = field(default_factory=Limits)
-    _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    total: int = 0
 
-    def problem(self, source: object, reason: str, where: str = "") -> None:
-        self.problems.append(Problem(str(source), reason, where))
+    def problem(self, reason: str, where: str = "") -> None:
+        self.problems.append(Problem(self.source, reason, where))
 
-    def as_dict(self) -> dict[str, Any]:
-        """The run's reading summary, machine-readable (`scan --report`)."""
-        return {
-            "files": self.files,
-            "records": len(self.records),
-            "unreadable": len(self.problems),
-            "duplicates": self.duplicates,
-            "skipped_files": self.skipped_files,
-            "limits": {
-                "max_record_bytes": self.limits.max_record_bytes,
-                "max_record_depth": self.limits.max_record_depth,
-            },
-            "problems": [problem.as_dict() for problem in self.problems],
-            "notes": list(self.notes),
-        }
-
-    def add(self, source: str, where: str, value: Any, size: int | None = None) -> None:
-        """One record as found at `where` in `source`: checked, then kept once. Overlapping
-        downloads, or an organisation trail next to an account trail, deliver the same record twice,
-        and it must alert once."""
+    def add(self, where: str, value: Any, size: int | None = None) -> None:
+        """One record as found at `where`: kept if a scan can hold it, else named."""
         reason = _unusable(value, self.limits, size)
         raw = ""
         if reason is None:
             raw = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
             reason = self._unstorable(raw, value)
         if reason is not None:
-            self.problem(source, reason, where)
+            self.problem(reason, where)
             return
-        key = (value["eventID"], str(value.get("recipientAccountId", "")))
-        if key in self._seen:
-            self.duplicates += 1
-            return
-        self._seen.add(key)
-        self.records.append(Record(f"{source}{':' + where if where else ''}", value, raw))
+        self.total += 1
+        self.records.append(Record(f"{self.source}{':' + where if where else ''}", value, raw))
 
     def _unstorable(self, raw: str, value: dict[str, Any]) -> str | None:
         """Why a record's JSON text cannot be scanned, or None."""
@@ -138,6 +119,61 @@ class ReadReport:
             if _depth(value) > self.limits.max_record_depth:
                 return f"record nests deeper than scan.max_record_depth ({self.limits.max_record_depth})"
         return None
+
+
+@dataclass
+class ReadReport:
+    """Every file's reading, merged in file order: each record kept once (same eventID and
+    recipientAccountId — overlapping downloads, or an organisation trail next to an account trail,
+    deliver the same record twice, and it must alert once)."""
+
+    records: list[Record] = field(default_factory=list)  # empty when a sink took them
+    problems: list[Problem] = field(default_factory=list)  # unreadable input
+    notes: list[str] = field(default_factory=list)  # skipped on purpose (digest files, other suffixes)
+    files: int = 0
+    read: int = 0  # records in the files read (those a scan's candidate pattern skips included)
+    parsed: int = 0  # records parsed and checked (all of them without a candidate pattern)
+    duplicates: int = 0  # parsed records seen before, read once
+    skipped_files: int = 0  # files in a folder whose name is no log suffix
+    limits: Limits = field(default_factory=Limits)
+    _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
+
+    def problem(self, source: object, reason: str, where: str = "") -> None:
+        self.problems.append(Problem(str(source), reason, where))
+
+    def merge(self, file: FileRead, sink: Callable[[Record], None] | None = None) -> None:
+        self.files += 1
+        self.problems.extend(file.problems)
+        self.notes.extend(file.notes)
+        self.read += file.total
+        for record in file.records:
+            self.parsed += 1
+            key = (record.data["eventID"], str(record.data.get("recipientAccountId", "")))
+            if key in self._seen:
+                self.duplicates += 1
+                continue
+            self._seen.add(key)
+            if sink is None:
+                self.records.append(record)
+            else:
+                sink(record)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The run's reading summary, machine-readable (`scan --report`)."""
+        return {
+            "files": self.files,
+            "records": self.read,
+            "parsed": self.parsed,
+            "unreadable": len(self.problems),
+            "duplicates": self.duplicates,
+            "skipped_files": self.skipped_files,
+            "limits": {
+                "max_record_bytes": self.limits.max_record_bytes,
+                "max_record_depth": self.limits.max_record_depth,
+            },
+            "problems": [problem.as_dict() for problem in self.problems],
+            "notes": list(self.notes),
+        }
 
 
 def _too_large(size: int, limits: Limits) -> str:
@@ -198,22 +234,22 @@ def _is_record(value: Any) -> bool:
     return isinstance(value, dict) and "eventName" in value and "eventSource" in value
 
 
-def _unwrap(value: Any, source: str, where: str, report: ReadReport) -> None:
+def _unwrap(value: Any, where: str, file: FileRead) -> None:
     """The records of one parsed JSON document, whatever envelope CloudTrail's consumers put them in."""
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _unwrap(item, source, f"{where}[{index}]", report)
+            _unwrap(item, f"{where}[{index}]", file)
     elif not isinstance(value, dict):
-        report.problem(source, f"expected a JSON object or array, found {_kind(value)}", where)
+        file.problem(f"expected a JSON object or array, found {_kind(value)}", where)
     elif "Records" in value:
         if isinstance(value["Records"], list):
-            _unwrap(value["Records"], source, f"{where}.Records".lstrip("."), report)
+            _unwrap(value["Records"], f"{where}.Records".lstrip("."), file)
         else:
-            report.problem(source, f"Records is {_kind(value['Records'])}, expected an array", where)
+            file.problem(f"Records is {_kind(value['Records'])}, expected an array", where)
     elif "digestStartTime" in value and "logFiles" in value:
-        report.notes.append(f"{source}: CloudTrail digest file (no events), skipped")
+        file.notes.append(f"{file.source}: CloudTrail digest file (no events), skipped")
     elif isinstance(value.get("detail"), dict) and "detail-type" in value:
-        _unwrap(value["detail"], source, f"{where}.detail".lstrip("."), report)
+        _unwrap(value["detail"], f"{where}.detail".lstrip("."), file)
     elif isinstance(value.get("Events"), list):
         for index, event in enumerate(value["Events"]):
             text = event.get("CloudTrailEvent") if isinstance(event, dict) else None
@@ -221,13 +257,13 @@ def _unwrap(value: Any, source: str, where: str, report: ReadReport) -> None:
             try:
                 inner = json.loads(text)  # type: ignore[arg-type]
             except (TypeError, ValueError, RecursionError) as error:
-                report.problem(source, f"CloudTrailEvent is not a JSON record: {_json_problem(error)}", at)
+                file.problem(f"CloudTrailEvent is not a JSON record: {_json_problem(error)}", at)
                 continue
-            _unwrap(inner, source, at, report)
+            _unwrap(inner, at, file)
     elif _is_record(value):
-        report.add(source, where, value)
+        file.add(where, value)
     else:
-        report.problem(source, "JSON object is not a CloudTrail record (no eventSource/eventName)", where)
+        file.problem("JSON object is not a CloudTrail record (no eventSource/eventName)", where)
 
 
 def _json_problem(error: BaseException) -> str:
@@ -239,7 +275,7 @@ def _json_problem(error: BaseException) -> str:
 # ---- files ----------------------------------------------------------------------------------------
 
 
-def _decompress(raw: bytes, source: Path, report: ReadReport) -> bytes:
+def _decompress(raw: bytes, file: FileRead) -> bytes:
     """Every byte a gzip file yields, and a problem when it is truncated or damaged: the records
     before the damage are still read."""
     decoder = zlib.decompressobj(wbits=47)  # gzip (and zlib) headers, as `gzip` writes them
@@ -255,91 +291,134 @@ def _decompress(raw: bytes, source: Path, report: ReadReport) -> bytes:
                 decoder = zlib.decompressobj(wbits=47)
         parts.append(decoder.flush())
     except zlib.error as error:
-        report.problem(source, f"damaged gzip data ({error}); records before the damage are read")
+        file.problem(f"damaged gzip data ({error}); records before the damage are read")
         return b"".join(parts)
     if not decoder.eof:
-        report.problem(source, "gzip file is truncated; records before the cut are read")
+        file.problem("gzip file is truncated; records before the cut are read")
     return b"".join(parts)
 
 
-def _read_text(path: Path, report: ReadReport) -> str | None:
+def _read_bytes(path: Path, file: FileRead) -> bytes | None:
     try:
         raw = path.read_bytes()
     except OSError as error:
-        report.problem(path, f"cannot read ({error.strerror or error})")
+        file.problem(f"cannot read ({error.strerror or error})")
         return None
     if path.name.endswith(".gz"):
         if raw[:2] != b"\x1f\x8b":
-            report.problem(path, "not gzip data although the name ends in .gz")
+            file.problem("not gzip data although the name ends in .gz")
             return None
-        raw = _decompress(raw, path, report)
+        raw = _decompress(raw, file)
+    return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a byte-order mark is not data
+
+
+def read_file(path: Path, limits: Limits, candidates: re.Pattern[bytes] | None = None) -> FileRead:
+    """The records of one log file. With `candidates` (snaptrail.candidates), a file as CloudTrail
+    writes it is searched as bytes and only the records matching the pattern are parsed; any other
+    file is parsed whole."""
+    file = FileRead(str(path), limits)
+    raw = _read_bytes(path, file)
+    if raw is None:
+        return file
+    if candidates is not None and _read_candidates(raw, candidates, file):
+        return file
+    if not raw.strip():
+        if not file.problems:  # not a damaged gzip that yielded nothing
+            file.problem("empty file")
+        return file
     # Undecodable bytes become lone surrogates: only the records holding them are named unreadable
-    # (as not valid Unicode text). A byte-order mark some editors and exporters write is not data.
-    text = raw.decode("utf-8", errors="surrogateescape")
-    return text[1:] if text.startswith("\ufeff") else text
+    # (as not valid Unicode text).
+    _read_text(raw.decode("utf-8", errors="surrogateescape"), file)
+    return file
 
 
-def _read_file(path: Path, report: ReadReport) -> None:
-    report.files += 1
-    problems_before = len(report.problems)
-    text = _read_text(path, report)
-    if text is None:
-        return
-    source = str(path)
-    if not text.strip():
-        if len(report.problems) == problems_before:  # not a damaged gzip that yielded nothing
-            report.problem(path, "empty file")
-        return
+def _read_candidates(raw: bytes, pattern: re.Pattern[bytes], file: FileRead) -> bool:
+    """Parse only the records of a CloudTrail-written file that match the pattern; False (nothing
+    done) when the file is not in that form, to be parsed whole. The form is checked, not assumed:
+    the S3 envelope, every record compact with eventVersion first, and exactly one string eventName
+    per record (so a record with a mistyped eventName is never skipped unseen)."""
+    if not raw.startswith(_RECORDS_START) or not raw.rstrip().endswith(b"]}"):
+        return False
+    records = raw.count(_RECORD_START_BYTES)
+    if raw.count(b'"eventName":"') != records:
+        return False
+    starts: list[int] = []
+    for match in pattern.finditer(raw):
+        start = raw.rfind(_RECORD_START_BYTES, 0, match.start())
+        if not starts or starts[-1] != start:
+            starts.append(start)
+    found = FileRead(file.source, file.limits)
+    index, counted_to = 0, 0
+    for start in starts:
+        following = raw.find(_RECORD_START_BYTES, start + 1)
+        span = raw[start : following if following >= 0 else len(raw)]
+        index += raw.count(_RECORD_START_BYTES, counted_to, start)
+        counted_to = start
+        where = f"Records[{index}]"
+        if len(span) > file.limits.max_record_bytes + 64:
+            found.problem(_too_large(len(span), file.limits), where)
+            continue
+        try:
+            value, _ = _DECODER.raw_decode(span.decode("utf-8", errors="surrogateescape"))
+        except (ValueError, RecursionError):
+            return False  # not as it looked: read the whole file the careful way
+        found.add(where, value, len(span))
+    file.records, file.problems = found.records, file.problems + found.problems
+    file.total = records - len(found.problems)
+    return True
+
+
+def _read_text(text: str, file: FileRead) -> None:
     array = _RECORDS_ARRAY.match(text)
     if array:
-        _read_array(text, array.end(), source, "Records", report)
+        _read_array(text, array.end(), "Records", file)
         return
     start = _SPACE.match(text).end()  # type: ignore[union-attr]
     if text.startswith("[", start):
-        _read_array(text, start + 1, source, "", report)
+        _read_array(text, start + 1, "", file)
         return
     try:
         value, end = _DECODER.raw_decode(text, start)
     except (ValueError, RecursionError) as error:
         if isinstance(error, RecursionError) or "\n" not in text.strip():
-            report.problem(path, _json_problem(error))
+            file.problem(_json_problem(error))
             return
         value, end = None, -1
     if end >= 0 and not text[end:].strip():
-        _unwrap(value, source, "", report)
+        _unwrap(value, "", file)
         return
-    _read_lines(text, source, report)  # not one JSON document: JSON lines
+    _read_lines(text, file)  # not one JSON document: JSON lines
 
 
 _DECODER = json.JSONDecoder()
 
 
-def _read_lines(text: str, source: str, report: ReadReport) -> None:
+def _read_lines(text: str, file: FileRead) -> None:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         where = str(number)  # file:line, as editors and grep write it
-        if len(line) > report.limits.max_record_bytes:
-            report.problem(source, _too_large(len(line), report.limits), where)
+        if len(line) > file.limits.max_record_bytes:
+            file.problem(_too_large(len(line), file.limits), where)
             continue
         try:
             value = json.loads(line)
         except (ValueError, RecursionError) as error:
-            report.problem(source, _json_problem(error), where)
+            file.problem(_json_problem(error), where)
             continue
-        _unwrap(value, source, where, report)
+        _unwrap(value, where, file)
 
 
-def _read_array(text: str, position: int, source: str, name: str, report: ReadReport) -> None:
+def _read_array(text: str, position: int, name: str, file: FileRead) -> None:
     """The elements of a JSON array one at a time, from `position` (just after its `[`), so that a
     damaged or oversized element costs only itself: the reader resumes at the next record."""
-    limit = report.limits.max_record_bytes
+    limit = file.limits.max_record_bytes
     index = 0
     end_of_text = len(text)
     while True:
         position = _SPACE.match(text, position).end()  # type: ignore[union-attr]
         if position >= end_of_text:
-            report.problem(source, f"file ends inside the {name or 'JSON'} array (truncated?)")
+            file.problem(f"file ends inside the {name or 'JSON'} array (truncated?)")
             return
         if text[position] == "]":
             return
@@ -349,7 +428,7 @@ def _read_array(text: str, position: int, source: str, name: str, report: ReadRe
             span = (following if following >= 0 else end_of_text) - position
             if span > limit + 64:
                 # Oversized: not parsed at all, so its size costs no memory beyond the file's text.
-                report.problem(source, _too_large(span, report.limits), where)
+                file.problem(_too_large(span, file.limits), where)
                 if following < 0:
                     return
                 position, index = following, index + 1
@@ -359,25 +438,25 @@ def _read_array(text: str, position: int, source: str, name: str, report: ReadRe
         except (ValueError, RecursionError) as error:
             following = text.find(_RECORD_START, position + 1)
             if following < 0 and not text.rstrip().endswith("]" if not name else "}"):
-                report.problem(source, "record cut off: the file ends inside it (truncated)", where)
+                file.problem("record cut off: the file ends inside it (truncated)", where)
                 return
-            report.problem(source, _json_problem(error), where)
+            file.problem(_json_problem(error), where)
             if following < 0:
                 return
             position, index = following, index + 1
             continue
         if isinstance(value, dict) and "eventName" not in value and name == "":
-            _unwrap(value, source, where, report)  # an array of envelopes (e.g. EventBridge events)
+            _unwrap(value, where, file)  # an array of envelopes (e.g. EventBridge events)
         elif isinstance(value, list):
-            _unwrap(value, source, where, report)
+            _unwrap(value, where, file)
         else:
-            report.add(source, where, value, end - position)
+            file.add(where, value, end - position)
         index += 1
         position = _SPACE.match(text, end).end()  # type: ignore[union-attr]
         if position < end_of_text and text[position] == ",":
             position += 1
         elif position < end_of_text and text[position] != "]":
-            report.problem(source, f"unexpected {text[position]!r} after a record", f"{name}[{index - 1}]")
+            file.problem(f"unexpected {text[position]!r} after a record", f"{name}[{index - 1}]")
             following = text.find(_RECORD_START, position)
             if following < 0:
                 return
@@ -427,39 +506,49 @@ def _files_under(folder: Path, report: ReadReport) -> Iterator[Path]:
         pending.extend(reversed(subfolders))
 
 
-def read_paths(paths: Iterable[Path], limits: Limits | None = None) -> ReadReport:
-    """Read every CloudTrail record under the given files and folders (folders recursively)."""
-    report = ReadReport(limits=limits or Limits())
-    read: set[tuple[int, int]] = set()
+def log_files(paths: Iterable[Path], report: ReadReport) -> list[Path]:
+    """Every log file under the given files and folders (folders recursively), each once however
+    many paths or symlinks lead to it; what is not read is noted or named in the report."""
+    files: list[Path] = []
+    seen: set[tuple[int, int]] = set()
 
-    def read_once(file: Path) -> None:
+    def once(file: Path) -> None:
         try:
             stat = file.stat()
         except OSError as error:
             report.problem(file, f"cannot read ({error.strerror or error})")
             return
         key = (stat.st_dev, stat.st_ino)
-        if key in read:
+        if key in seen:
             report.notes.append(f"{file}: same file as one already read (symlink or repeated path), skipped")
             return
-        read.add(key)
-        _read_file(file, report)
+        seen.add(key)
+        files.append(file)
 
     for path in paths:
         if path.is_dir():
             found = list(_files_under(path, report))
-            files = [p for p in found if p.name.endswith(SUFFIXES)]
+            logs = [p for p in found if p.name.endswith(SUFFIXES)]
             for other in (p for p in found if not p.name.endswith(SUFFIXES)):
                 report.skipped_files += 1
                 report.notes.append(f"{other}: not a log file name ({', '.join(SUFFIXES)}), not read")
-            if not files:
+            if not logs:
                 report.problem(path, "folder holds no .json/.json.gz/.jsonl files")
-            for file in files:
-                read_once(file)
+            for file in logs:
+                once(file)
         elif path.is_file():
-            read_once(path)
+            once(path)
         elif path.is_symlink():
             report.problem(path, "broken symlink (its target does not exist)")
         else:
             report.problem(path, "no such file or folder")
+    return files
+
+
+def read_paths(paths: Iterable[Path], limits: Limits | None = None) -> ReadReport:
+    """Every CloudTrail record under the given files and folders, parsed and kept (for tests and
+    small reads; `snaptrail scan` streams through snaptrail.scan instead)."""
+    report = ReadReport(limits=limits or Limits())
+    for file in log_files(paths, report):
+        report.merge(read_file(file, report.limits))
     return report

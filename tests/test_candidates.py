@@ -1,0 +1,112 @@
+"""The scan's candidate pattern: which records it parses, read from the rules' own conditions."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from sigma.collection import SigmaCollection
+from sigma.rule import SigmaRule
+
+from snaptrail.candidates import candidates
+from snaptrail.cli import main
+from snaptrail.cloudtrail.records import Limits, read_file
+
+from fixture_cases import RULES, all_cases, rule_corpus
+
+HEAD = (
+    "title: t\nid: 6f1d3c2a-1111-4222-8333-4444555500{n:02d}\n"
+    "logsource: {{product: aws, service: cloudtrail}}\n"
+)
+S = "detection:\n  s:\n    eventName{modifier}: {value}\n  condition: s\n"
+
+
+def _rules(*detections: str) -> list[SigmaRule]:
+    text = "\n---\n".join(HEAD.format(n=n) + d + "level: low\n" for n, d in enumerate(detections))
+    return list(SigmaCollection.from_yaml(text).rules)  # type: ignore[arg-type]
+
+
+def test_every_shipped_rule_pins_its_event_names() -> None:
+    rules = [rule for rule in rule_corpus(with_filters=True).collection.rules if isinstance(rule, SigmaRule)]
+    found = candidates(rules)
+    assert found.pattern is not None and found.unconstrained == ()
+    for case in all_cases():  # every record a rule matches is parsed
+        if not case.expect_match:
+            continue
+        name = case.record["eventName"]
+        assert found.pattern.search(f'"eventName":"{name}"'.encode()), name
+
+
+@pytest.mark.parametrize(
+    ("detection", "parsed", "skipped"),
+    [
+        (S.format(modifier="", value="CreateSnapshot"), "CreateSnapshot", "DeleteSnapshot"),
+        # Sigma compares case-insensitively; wildcards and modifiers keep their meaning.
+        (S.format(modifier="", value="createsnapshot"), "CreateSnapshot", "CreateVolume"),
+        (S.format(modifier="|startswith", value="CreateSnap"), "CreateSnapshots", "Create"),
+        (S.format(modifier="|contains", value="Snapshot"), "CopyDBSnapshot", "CopyImage"),
+        (S.format(modifier="", value="Copy?mage"), "CopyImage", "CopyImages"),
+        # OR: every branch must name events; AND: one branch naming them is enough.
+        ("detection:\n  a:\n    eventName: A1\n  b:\n    eventName: B1\n  condition: a or b\n", "B1", "C1"),
+        (
+            "detection:\n  a:\n    eventName: A1\n  b:\n    awsRegion: x\n  condition: a and not b\n",
+            "A1",
+            "B1",
+        ),
+    ],
+)
+def test_names_the_rule_requires(detection: str, parsed: str, skipped: str) -> None:
+    pattern = candidates(_rules(detection)).pattern
+    assert pattern is not None
+    assert pattern.search(f'"eventName":"{parsed}"'.encode())
+    assert not pattern.search(f'"eventName":"{skipped}"'.encode())
+
+
+@pytest.mark.parametrize(
+    "detection",
+    [
+        "detection:\n  s:\n    eventName|re: '^Create'\n  condition: s\n",
+        "detection:\n  a:\n    eventName: A1\n  b:\n    awsRegion: x\n  condition: a or b\n",
+        "detection:\n  s:\n    eventName: A1\n  condition: not s\n",
+        "detection:\n  keywords:\n    - CreateSnapshot\n  condition: keywords\n",
+    ],
+)
+def test_a_rule_that_pins_no_name_makes_every_record_a_candidate(detection: str) -> None:
+    found = candidates(_rules("detection:\n  s:\n    eventName: A1\n  condition: s\n", detection))
+    assert found.pattern is None and found.unconstrained == ("t",)
+
+
+def _s3(records: list[dict]) -> bytes:
+    return json.dumps({"Records": records}, separators=(",", ":")).encode()
+
+
+def test_only_candidates_are_parsed_but_every_record_is_counted(tmp_path: Path) -> None:
+    case = next(c for c in all_cases() if c.expect_match)
+    other = dict(case.record, eventID="other", eventName="DescribeInstances")
+    path = tmp_path / "trail.json.gz"
+    path.write_bytes(gzip.compress(_s3([other, case.record, other | {"eventID": "other-2"}])))
+    pattern = candidates(_rules(S.format(modifier="", value=case.record["eventName"])))
+    read = read_file(path, Limits(), pattern.pattern)
+    assert [r.data["eventID"] for r in read.records] == [case.record["eventID"]]
+    assert [r.origin for r in read.records] == [f"{path}:Records[1]"]
+    assert read.total == 3 and not read.problems
+    # The same file parsed whole, as any file not in CloudTrail's own form is.
+    assert len(read_file(path, Limits()).records) == 3
+
+
+def test_scan_says_when_a_rule_makes_every_record_a_candidate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = tmp_path / "rule.yml"
+    rule.write_text(
+        HEAD.format(n=1) + "detection:\n  s:\n    eventName|re: Snapshot\n  condition: s\nlevel: low\n",
+        encoding="utf-8",
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "trail.json").write_bytes(_s3([c.record for c in all_cases()[:3]]))
+    assert main(["scan", str(logs), "--rules", str(rule), "--rules", str(RULES)]) == 0
+    err = capsys.readouterr().err
+    assert "every record parsed: these rules pin no eventName: t" in err
