@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
@@ -28,7 +29,7 @@ from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
-from sigma.types import SigmaCIDRExpression
+from sigma.types import SigmaCIDRExpression, SigmaRegularExpression
 
 from snaptrail.backends.chains import Chain, ChainStep, SlidingWindowChains
 from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
@@ -65,8 +66,29 @@ def table_name() -> str:
     return str(sentinel_table()["table"])
 
 
+# KQL's string-literal escapes (Kusto.Language's lexer): a raw newline or carriage return ends the
+# literal, so they, tab, the quote and the backslash get their named escapes. Every other control or
+# line-separator character becomes \uXXXX: Kusto.Language accepts it raw, but an invisible character
+# in a query is one an analyst cannot read and an editor may break the line at.
+_KQL_NAMED_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _kql_escape(char: str) -> str:
+    named = _KQL_NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+        return f"\\u{ord(char):04x}"
+    return char
+
+
+def kql_string_body(text: str) -> str:
+    """The text between the quotes of a double-quoted KQL string literal whose value is `text`."""
+    return "".join(_kql_escape(char) for char in text)
+
+
 def kql_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + kql_string_body(text) + '"'
 
 
 def _member(base: str, steps: tuple[Step, ...]) -> str:
@@ -165,17 +187,17 @@ class SentinelBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExpressio
     case_sensitive_startswith_expression: ClassVar[str] = "{field} startswith_cs {value}"
     case_sensitive_endswith_expression: ClassVar[str] = "{field} endswith_cs {value}"
     case_sensitive_contains_expression: ClassVar[str] = "{field} contains_cs {value}"
-    # Any other wildcard use is a full-match regex; KQL strings have no wildcards of their own.
-    wildcard_match_expression: ClassVar[str] = '{field} matches regex "(?i)^{regex}$"'
-    case_sensitive_match_expression: ClassVar[str] = '{field} matches regex "^{regex}$"'
+    # Any other wildcard use is a full-match regex; KQL strings have no wildcards of their own. Sigma's
+    # wildcards match any character, a newline too: RE2's `.` does so only with the s flag.
+    wildcard_match_expression: ClassVar[str] = '{field} matches regex "(?is)^{regex}$"'
+    case_sensitive_match_expression: ClassVar[str] = '{field} matches regex "(?s)^{regex}$"'
     wildcard_multi: ClassVar[str] = "*"
     wildcard_single: ClassVar[str] = "?"
     escape_char: ClassVar[str] = "\\"
     # With SigmaString.to_regex's own set, exactly the characters Python's re.escape escapes.
     add_escaped_re: ClassVar[str] = "-&~# \t\n\r\v\f"
+    # The pattern is the value of a KQL string literal (convert_value_re); flags as pySigma's (?ims) prefix.
     re_expression: ClassVar[str] = '{field} matches regex "{regex}"'
-    # Inside the KQL string: `"` and `\` escaped; flags as pySigma's inline (?ims) prefix.
-    re_escape: ClassVar[list[str]] = ['"']
     field_in_list_expression: ClassVar[str] = "{field} {op} ({list})"
     or_in_operator: ClassVar[str] = "in~"
     cidr_expression: ClassVar[str] = 'ipv4_is_in_range({field}, "{value}")'
@@ -198,6 +220,13 @@ class SentinelBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExpressio
 
     def quote_string(self, s: str) -> str:
         return kql_string(s)
+
+    def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
+        """The pattern, flag prefix included, as the body of a KQL string literal: KQL's escapes
+        (quote, backslash, control characters) are undone by the lexer, so RE2 gets the pattern as
+        written, its own backslash escapes included."""
+        pattern = r.escape([], self.re_escape_char, escape_escape_char=False, flag_prefix=self.re_flag_prefix)
+        return kql_string_body(pattern)
 
     # ---- paths ----------------------------------------------------------------------------------
     def _typed(self, path: CloudTrailPath) -> tuple[str, str]:

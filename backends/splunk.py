@@ -9,17 +9,18 @@ The add-on extracts every JSON leaf under its dotted path and writes an array st
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, ClassVar
 
 from sigma.backends.splunk import SplunkBackend
-from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
+from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionNOT, ConditionOR
 from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.processing.conditions import IsSigmaRuleCondition
 from sigma.processing.pipeline import ProcessingPipeline, QueryPostprocessingItem
 from sigma.processing.postprocessing import EmbedQueryTransformation
 from sigma.rule import SigmaRule
-from sigma.types import SigmaString, SigmaType, SpecialChars
+from sigma.types import SigmaRegularExpression, SigmaString, SigmaType, SpecialChars
 
 from snaptrail.backends.chains import Chain, SlidingWindowChains
 from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
@@ -140,9 +141,28 @@ class SplunkCloudTrailBackend(SnaptrailBackend, SlidingWindowChains, SplunkBacke
     target: ClassVar[str] = TARGET
 
     def _refuse_single_wildcard(self, field: str, value: SigmaType) -> None:
+        """Refuse what a quoted SPL search term cannot say (Splunk's Search Manual, "Backslashes"
+        and "Quotes and escaping characters"; no SPL parser runs here to try anything else)."""
+        if not isinstance(value, SigmaString):
+            return
         # SPL search has only `*`; upstream turns Sigma's `?` into `*`, which matches more.
-        if isinstance(value, SigmaString) and SpecialChars.WILDCARD_SINGLE in value.s:
+        if SpecialChars.WILDCARD_SINGLE in value.s:
             raise self.limitation(field, "SPL search has no single-character wildcard (Sigma '?')")
+        text = "".join(part for part in value.s if isinstance(part, str))
+        # A backslash cannot escape `*` in a search term: a literal `*` would be a wildcard.
+        if "*" in text:
+            raise self.limitation(
+                field, "SPL search has no escape for a literal '*' (it is always a wildcard)"
+            )
+        self._refuse_control_characters(field, text)
+
+    def _refuse_control_characters(self, field: str, text: str) -> None:
+        # SPL documents `\\` and `\"` inside quotes and nothing for control characters: a raw newline
+        # or other control character would be sent unescaped, with no parser here to prove its meaning.
+        bad = sorted({char for char in text if unicodedata.category(char) in ("Cc", "Zl", "Zp")})
+        if bad:
+            codes = ", ".join(f"U+{ord(char):04X}" for char in bad)
+            raise self.limitation(field, f"SPL has no documented escape for control characters ({codes})")
 
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -174,6 +194,75 @@ class SplunkCloudTrailBackend(SnaptrailBackend, SlidingWindowChains, SplunkBacke
     # "<zero-padded start epoch>|<eventID>,<eventID>..." so that max() picks the latest start.
     def chain_query(self, chain: Chain) -> str:
         return chain_spl(chain)
+
+    # ---- regular expressions ----------------------------------------------------------------------
+    # Upstream writes a |re as a `| regex` command after the search, which can only AND with it. Under
+    # an OR it rewrites the search into `| rex` / `| eval` / `| search` stages, splitting terms such as
+    # CASE(...) across them, and crashes on `{}` field names; that path is never taken here. A list
+    # of regexes on one field with the same flags is one alternation; any other |re under an OR, or
+    # under a NOT of several conditions, is refused.
+    def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Any:
+        merged = self._merged_regexes(cond)
+        if merged is not None:
+            return self.convert_condition_field_eq_val_re(merged, state)
+        return super().convert_condition_or(cond, state)
+
+    def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Any:
+        arg = cond.args[0]
+        if isinstance(arg, ConditionOR) and self._merged_regexes(arg) is not None:
+            # pySigma hands a negated group's deferred expression up without negating it.
+            return self.convert_condition_or(arg, state).negate()
+        return super().convert_condition_not(cond, state)
+
+    @staticmethod
+    def _merged_regexes(cond: ConditionOR) -> ConditionFieldEqualsValueExpression | None:
+        args = cond.args
+        if not args or not all(
+            isinstance(arg, ConditionFieldEqualsValueExpression)
+            and isinstance(arg.value, SigmaRegularExpression)
+            for arg in args
+        ):
+            return None
+        values: list[SigmaRegularExpression] = [arg.value for arg in args]  # type: ignore[union-attr]
+        if len({arg.field for arg in args}) != 1 or len({frozenset(v.flags) for v in values}) != 1:  # type: ignore[union-attr]
+            return None
+        alternation = "|".join(f"(?:{value.regexp.original})" for value in values)
+        merged = ConditionFieldEqualsValueExpression(
+            args[0].field,  # type: ignore[union-attr]
+            SigmaRegularExpression(alternation, values[0].flags),
+        )
+        merged.parent = cond.parent
+        return merged
+
+    @staticmethod
+    def _regex_as_command(cond: ConditionFieldEqualsValueExpression) -> bool:
+        """Whether the `| regex` command says the same as the condition: only ANDs above it, and a NOT
+        only directly over it (NOT of an AND is an OR of the negations)."""
+        below_and = False
+        for parent in cond.parent_chain():
+            if not getattr(parent, "operator", False):
+                continue  # detections and detection items in the chain
+            if isinstance(parent, ConditionNOT):
+                if below_and:
+                    return False
+            elif len(parent.args) > 1:  # type: ignore[union-attr]
+                if isinstance(parent, ConditionOR):
+                    return False
+                below_and = True
+        return True
+
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        if not self._regex_as_command(cond):
+            raise self.limitation(
+                cond.field,
+                "a regular expression (|re) under OR, or under NOT of several conditions: SPL runs it as a "
+                "`| regex` command after the search, which can only AND with the search",
+            )
+        assert isinstance(cond.value, SigmaRegularExpression)
+        self._refuse_control_characters(cond.field, cond.value.regexp.original)
+        return super().convert_condition_field_eq_val_re(cond, state)
 
     def convert_condition_field_eq_field(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
