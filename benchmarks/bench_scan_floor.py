@@ -173,10 +173,9 @@ HEADER = (
 
 
 def measure(size: int, folder: Path, args: argparse.Namespace) -> Row:
-    started = time.perf_counter()
     corpus = trail_corpus.ensure(folder, size, args.workers, log=True)
-    made = time.perf_counter() - started
-    generation = f"reused ({corpus.manifest['generation_s']} s to make)" if made < 5 else f"{made:.0f} s"
+    made = f"{corpus.manifest['generation_s']:.0f} s to generate"
+    generation = f"reused ({made})" if corpus.reused else made
     files = list(corpus.files())
     print(f"corpus {size:,}: {len(files):,} files, {generation}", file=sys.stderr)
     floors: list[float] = []

@@ -5,8 +5,8 @@
 What is in it:
 - background (trail_background): a busy estate's everyday calls over 4 accounts and 5 regions;
 - snapshot-area look-alikes, ~3% with the planted events: copies of the shipped fixtures' records
-  that raise no alert on their own (AWS Backup and DLM snapshots, describes, self-shares, refused and
-  dry-run calls...), with new ids, times, accounts and regions;
+  that raise no alert on their own (AWS Backup and DLM snapshots, describes, same-account copies,
+  unshares, refused and dry-run calls...), with new ids, times, accounts and regions;
 - planted: every record that raises an alert and every chain case's records (firing and look-alike
   trails), copied once per `EVENTS_PER_ROUND` events with new eventIDs, times shifted into the corpus
   window (a chain's relative timing kept to the second), the account and regions rewritten
@@ -139,17 +139,11 @@ def fixture_templates() -> tuple[list[Template], list[Template]]:
     fixtures = load_fixtures([FIXTURES])
     if fixtures.problems:
         raise CorpusError(f"fixtures: {fixtures.problems[0].text()}")
-    seen: dict[Path, RecordTemplate] = {}
+    seen: dict[Path, Template] = {}
     for case in fixtures.records:
-        entry = seen.setdefault(case.record_path, RecordTemplate(case.label, [case.record]))
-        entry.declared_match = entry.declared_match or case.expect_match
+        seen.setdefault(case.record_path, Template(case.label, [case.record]))
     chains = [Template(case.name, list(case.records)) for case in fixtures.chains]
     return list(seen.values()), chains
-
-
-@dataclass
-class RecordTemplate(Template):
-    declared_match: bool = False  # some case expects a rule to match it
 
 
 # --- rewriting a template's records for one copy --------------------------------------------------
@@ -391,15 +385,17 @@ def _weighted(rng: random.Random, items: Sequence[tuple[str, float]]) -> str:
 @functools.cache
 def templates() -> tuple[tuple[Template, ...], tuple[Template, ...]]:
     """(planted templates, look-alike templates), each with its alerts from the one reference run:
-    planted are the records some case expects a rule to match or that raise an alert, and every chain
-    case's trail; look-alikes are the records that raise nothing."""
+    planted are the records that raise an alert and every chain case's trail; look-alikes are the
+    records that raise nothing with the shipped filters and snaptrail.yml: the `no_match` cases, and
+    the `match` cases of the rules as written that the filters leave out (AWS Backup, DLM, Image
+    Builder and other service roles' own calls)."""
     records, chains = fixture_templates()
     _check_corpus_accounts([*records, *chains])
     alerts = reference([*records, *chains], background_sample())
     for template, found in zip([*records, *chains], alerts, strict=True):
         template.alerts = found
-    planted = [t for t in records if t.alerts or t.declared_match] + chains
-    lookalikes = [t for t in records if not t.alerts and not t.declared_match]
+    planted = [t for t in records if t.alerts] + chains
+    lookalikes = [t for t in records if not t.alerts]
     return tuple(planted), tuple(lookalikes)
 
 
@@ -456,9 +452,7 @@ def plan(events: int, seed: int = SEED) -> Plan:
     ]
     files.sort(key=lambda f: (f.account, f.region, f.window))
     pool = [_compact(t.records[0]) for t in lookalikes]
-    # Successful calls (an AWS Backup or DLM snapshot, a describe) are most of the look-alikes a real
-    # trail holds; refused and dry-run calls are rarer.
-    pool_weights = [1.0 if "errorCode" in t.records[0] else 4.0 for t in lookalikes]
+    pool_weights = [_lookalike_weight(t.records[0]) for t in lookalikes]
     counts = {
         "events": events,
         "background": background_events,
@@ -471,6 +465,17 @@ def plan(events: int, seed: int = SEED) -> Plan:
         "alerts_expected": len(expected),
     }
     return Plan(events, windows, files, sorted(expected), counts, pool, pool_weights)
+
+
+def _lookalike_weight(record: dict[str, Any]) -> float:
+    # AWS services' own snapshot work (AWS Backup, DLM, ...) is most of the snapshot-area traffic a
+    # real trail holds, then people's successful calls; refused and dry-run calls are rarer.
+    identity = record.get("userIdentity") or {}
+    if record.get("errorCode"):
+        return 1.0
+    if identity.get("type") == "AWSService" or identity.get("invokedBy"):
+        return 12.0
+    return 4.0
 
 
 def _check_corpus_accounts(templates: Sequence[Template]) -> None:
@@ -611,6 +616,7 @@ def fingerprint(events: int, seed: int) -> str:
 class Corpus:
     folder: Path
     manifest: dict[str, Any]
+    reused: bool = False
 
     @property
     def logs(self) -> Path:
@@ -636,7 +642,7 @@ def ensure(folder: Path, events: int, workers: int = 2, seed: int = SEED, log: b
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("fingerprint") == mark:
-            return Corpus(folder, manifest)
+            return Corpus(folder, manifest, reused=True)
     if folder.exists() and any(folder.iterdir()) and not manifest_path.is_file():
         raise CorpusError(f"{folder}: not empty and holds no {MANIFEST}; refusing to overwrite it")
     started = time.perf_counter()
