@@ -9,6 +9,9 @@ big record (`--big-record-mb 100`): one S3 log file holding 1,000 records and, a
 that many megabytes (a request with a huge array of small objects, the worst case for a JSON parser's
 memory). The scan must name it and read the rest; its peak RSS is compared with a floor measured in
 the same run: a Python process that only decompresses and decodes the same file.
+
+The realistic corpus (busy estate, S3 layout, planted chains, exact expected alerts) and the scan
+against the single-core zlib floor are benchmarks/bench_scan_floor.py.
 """
 
 from __future__ import annotations
