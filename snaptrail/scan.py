@@ -17,7 +17,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from sigma.rule import SigmaRule
 
@@ -92,7 +91,7 @@ def _worker_count(files: int) -> int:
 
 def _read_all(files: list[Path], limits: Limits, pattern: re.Pattern[bytes] | None) -> Iterator[FileRead]:
     """Each file's reading, in file order (so which copy of a duplicate is kept is deterministic)."""
-    reader = partial(read_file, limits=limits, candidates=pattern)
+    reader = partial(read_file, limits=limits, candidates=pattern, keep_data=False)
     workers = _worker_count(len(files))
     if workers == 1:
         yield from map(reader, files)
@@ -108,9 +107,8 @@ def _read_all(files: list[Path], limits: Limits, pattern: re.Pattern[bytes] | No
 def _events(store: CloudTrailStore, event_ids: set[str]) -> dict[str, Event]:
     if not event_ids:
         return {}
-    store.connection.execute("CREATE OR REPLACE TEMP TABLE alerted (event_id VARCHAR)")
-    store.connection.executemany(
-        "INSERT INTO alerted VALUES (?)", [[event_id] for event_id in sorted(event_ids)]
+    store.connection.execute(
+        "CREATE OR REPLACE TEMP TABLE alerted AS SELECT unnest(?::VARCHAR[]) AS event_id", [sorted(event_ids)]
     )
     rows = store.query(
         "SELECT c.event_id, c.origin, "
@@ -148,19 +146,18 @@ def scan(
     read = ReadReport(limits=limits or Limits())
     files = log_files(log_paths, read)
 
-    def records() -> Iterator[tuple[str, dict[str, Any], str | None]]:
+    def records() -> Iterator[Record]:
         for done, file in enumerate(_read_all(files, read.limits, wanted.pattern), start=1):
             batch: list[Record] = []
             read.merge(file, batch.append)
             if progress is not None:
                 progress(done, len(files), read.read)
-            for record in batch:
-                yield record.origin, record.data, record.raw
+            yield from batch
 
     with tempfile.TemporaryDirectory(prefix="snaptrail-scan-") as work:
         store = CloudTrailStore(Path(work) / "scan.duckdb", STORE_MEMORY_LIMIT)
         try:
-            store.add(records())
+            store.add_records(records())
             raw_alerts: list[tuple[Conversion, list[str]]] = []
             failed: list[Conversion] = []
             for conversion in compiled.values():

@@ -25,6 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from snaptrail.config import MAX_RECORD_BYTES, MAX_RECORD_DEPTH
 
 SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log", ".log.gz")
@@ -70,9 +72,23 @@ class Problem:
 
 @dataclass(frozen=True)
 class Record:
+    """A readable record: its JSON text (one line, valid UTF-8) as the engine loads it, the fields
+    that identify and order it, and the parsed record itself unless the reader was asked to drop it
+    (a scan's workers send only what the engine needs)."""
+
     origin: str  # file and position, for messages
-    data: dict[str, Any]
-    raw: str  # the record as one line of JSON (UTF-8 safe), as the engine loads it
+    raw: str
+    event_id: str
+    recipient: str
+    event_time: str
+    event_source: str
+    event_name: str
+    data: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The same event delivered twice has the same key."""
+        return self.event_id, self.recipient
 
 
 @dataclass
@@ -82,6 +98,7 @@ class FileRead:
 
     source: str
     limits: Limits
+    keep_data: bool = True
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -90,18 +107,25 @@ class FileRead:
     def problem(self, reason: str, where: str = "") -> None:
         self.problems.append(Problem(self.source, reason, where))
 
-    def add(self, where: str, value: Any, size: int | None = None) -> None:
-        """One record as found at `where`: kept if a scan can hold it, else named."""
+    def add(self, where: str, value: Any, size: int | None = None, raw: str | None = None) -> None:
+        """One record as found at `where`: kept if a scan can hold it, else named. `raw`: its JSON
+        text as found, when that is already one line of valid UTF-8 (else it is serialised here)."""
         reason = _unusable(value, self.limits, size)
-        raw = ""
         if reason is None:
-            raw = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            if raw is None:
+                raw = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
             reason = self._unstorable(raw, value)
         if reason is not None:
             self.problem(reason, where)
             return
         self.total += 1
-        self.records.append(Record(f"{self.source}{':' + where if where else ''}", value, raw))
+        self.records.append(
+            Record(
+                f"{self.source}{':' + where if where else ''}", raw, value["eventID"],  # type: ignore[arg-type]
+                str(value.get("recipientAccountId") or ""), value["eventTime"], value["eventSource"],
+                value["eventName"], value if self.keep_data else None,
+            )
+        )  # fmt: skip
 
     def _unstorable(self, raw: str, value: dict[str, Any]) -> str | None:
         """Why a record's JSON text cannot be scanned, or None."""
@@ -148,7 +172,7 @@ class ReadReport:
         self.read += file.total
         for record in file.records:
             self.parsed += 1
-            key = (record.data["eventID"], str(record.data.get("recipientAccountId", "")))
+            key = record.key
             if key in self._seen:
                 self.duplicates += 1
                 continue
@@ -312,11 +336,13 @@ def _read_bytes(path: Path, file: FileRead) -> bytes | None:
     return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a byte-order mark is not data
 
 
-def read_file(path: Path, limits: Limits, candidates: re.Pattern[bytes] | None = None) -> FileRead:
+def read_file(
+    path: Path, limits: Limits, candidates: re.Pattern[bytes] | None = None, keep_data: bool = True
+) -> FileRead:
     """The records of one log file. With `candidates` (snaptrail.candidates), a file as CloudTrail
     writes it is searched as bytes and only the records matching the pattern are parsed; any other
     file is parsed whole."""
-    file = FileRead(str(path), limits)
+    file = FileRead(str(path), limits, keep_data)
     raw = _read_bytes(path, file)
     if raw is None:
         return file
@@ -347,22 +373,26 @@ def _read_candidates(raw: bytes, pattern: re.Pattern[bytes], file: FileRead) -> 
         start = raw.rfind(_RECORD_START_BYTES, 0, match.start())
         if not starts or starts[-1] != start:
             starts.append(start)
-    found = FileRead(file.source, file.limits)
+    found = FileRead(file.source, file.limits, file.keep_data)
     index, counted_to = 0, 0
     for start in starts:
         following = raw.find(_RECORD_START_BYTES, start + 1)
-        span = raw[start : following if following >= 0 else len(raw)]
+        if following >= 0:
+            body = raw[start:following].rstrip(b" \t\r\n,")
+        else:
+            body = raw[start:].rstrip().removesuffix(b"]}").rstrip()
         index += raw.count(_RECORD_START_BYTES, counted_to, start)
         counted_to = start
         where = f"Records[{index}]"
-        if len(span) > file.limits.max_record_bytes + 64:
-            found.problem(_too_large(len(span), file.limits), where)
+        if len(body) > file.limits.max_record_bytes:
+            found.problem(_too_large(len(body), file.limits), where)
             continue
         try:
-            value, _ = _DECODER.raw_decode(span.decode("utf-8", errors="surrogateescape"))
-        except (ValueError, RecursionError):
-            return False  # not as it looked: read the whole file the careful way
-        found.add(where, value, len(span))
+            # orjson refuses invalid UTF-8 and lone surrogates, so the bytes are the record's text.
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False  # not as it looked: read the whole file the careful way, which names why
+        found.add(where, value, len(body), body.decode("utf-8"))
     file.records, file.problems = found.records, file.problems + found.problems
     file.total = records - len(found.problems)
     return True

@@ -106,7 +106,7 @@ def _lucene_execute(query: str, records: Records) -> set[str]:
 def _duckdb_execute(query: str, records: Records) -> set[str]:
     store = CloudTrailStore()
     try:
-        store.add((f"record[{i}]", record, None) for i, record in enumerate(records))
+        store.add((f"record[{i}]", record) for i, record in enumerate(records))
         return set(store.matching_event_ids(query))
     finally:
         store.close()
@@ -115,7 +115,7 @@ def _duckdb_execute(query: str, records: Records) -> set[str]:
 def _duckdb_chain(query: str, records: Records) -> list[list[str]]:
     store = CloudTrailStore()
     try:
-        store.add((f"record[{i}]", record, None) for i, record in enumerate(records))
+        store.add((f"record[{i}]", record) for i, record in enumerate(records))
         return [[str(i) for i in row["event_ids"]] for row in store.query(query)]
     finally:
         store.close()
