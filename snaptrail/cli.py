@@ -10,6 +10,7 @@ from pathlib import Path
 from snaptrail import __version__
 from snaptrail.backends import TARGETS
 from snaptrail.cloudtrail.registry import RegistryError
+from snaptrail.commands.scan import add_options as add_scan_options
 from snaptrail.commands.test import add_parser as add_test_parser
 from snaptrail.config import ConfigError
 from snaptrail.content import Content, resolve_content
@@ -89,66 +90,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if issues else 0
 
 
-# `scan`'s exit status: 0 when every input was read and every rule ran (alerts or not); the flags
-# below add up; 2 (as for every command) when nothing was scanned: a bad rule, config or option.
-SCAN_UNREADABLE_INPUT = 1
-SCAN_RULES_NOT_RUN = 4
-SCAN_PROBLEMS_SHOWN = 50  # on stderr; --report holds every one
-
-
 def cmd_scan(args: argparse.Namespace) -> int:
-    from snaptrail.cloudtrail.records import Limits
-    from snaptrail.scan import scan
+    from snaptrail.commands import scan
 
-    content = _content(args, "scan")
-    settings = content.config.scan
-    limits = Limits(settings.max_record_bytes, settings.max_record_depth)
-    result = scan(args.paths, content.rules, content.config, content.filters, limits)
-    if args.format == "jsonl":
-        for alert in result.alerts:
-            print(json.dumps(alert.as_dict(), sort_keys=True))
-    else:
-        print(f"{'time':<22} {'level':<13} {'rule':<58} event_ids")
-        for alert in result.alerts:
-            print(f"{alert.time:<22} {alert.level:<13} {alert.title[:58]:<58} {','.join(alert.event_ids)}")
-    read = result.read
-    summary = (
-        f"{read.read} records from {read.files} files ({read.parsed} about the rules' events, parsed), "
-        f"{len(result.alerts)} alerts; "
-        f"{len(read.problems)} unreadable, {read.duplicates} duplicate records (read once), "
-        f"{read.skipped_files} files skipped"
-    )
-    print(f"snaptrail scan: {summary}", file=sys.stderr)
-    for note in read.notes[:SCAN_PROBLEMS_SHOWN]:
-        print(f"snaptrail scan: note: {note}", file=sys.stderr)
-    for problem in read.problems[:SCAN_PROBLEMS_SHOWN]:
-        print(f"snaptrail scan: unreadable input: {problem}", file=sys.stderr)
-    hidden = max(0, len(read.problems) - SCAN_PROBLEMS_SHOWN) + max(0, len(read.notes) - SCAN_PROBLEMS_SHOWN)
-    if hidden:
-        where = f"in {args.report}" if args.report else "with --report FILE"
-        print(f"snaptrail scan: {hidden} more problems and notes, listed {where}", file=sys.stderr)
-    if result.candidates.unconstrained:
-        names = "; ".join(result.candidates.unconstrained)
-        print(f"snaptrail scan: every record parsed: these rules pin no eventName: {names}", file=sys.stderr)
-    for conversion in result.failed_rules:
-        print(f"snaptrail scan: rule not run: {conversion.error}", file=sys.stderr)
-    for state in result.filters:
-        if not state.active:
-            print(f"snaptrail scan: filter off: {state.title} ({state.reason})", file=sys.stderr)
-    if args.report:
-        report = {
-            **read.as_dict(),
-            "alerts": len(result.alerts),
-            "rules_not_run": [c.error for c in result.failed_rules],
-        }
-        try:
-            args.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        except OSError as error:
-            print(f"snaptrail scan: cannot write {args.report} ({error.strerror or error})", file=sys.stderr)
-            return 2
-    return (SCAN_UNREADABLE_INPUT if read.problems else 0) | (
-        SCAN_RULES_NOT_RUN if result.failed_rules else 0
-    )
+    return scan.run(args, _content)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -208,14 +153,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("scan", help="run every rule over CloudTrail log files on DuckDB")
-    p.add_argument("paths", nargs="+", type=Path, help="log files or folders (.json, .json.gz, .jsonl)")
+    add_scan_options(p)
     _content_options(p)
-    p.add_argument("--format", choices=["table", "jsonl"], default="table")
-    p.add_argument(
-        "--report",
-        type=Path,
-        help="also write the run's summary and every unreadable input as JSON to this file",
-    )
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("init", help="scaffold a content repository of your own")

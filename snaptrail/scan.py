@@ -43,6 +43,7 @@ class Event:
     principal: str
     source_ip: str
     file: str  # file and position the record was read from
+    resources: tuple[str, ...] = ()  # snapshot, volume, instance, image, security group, DB ids named
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class ScanResult:
     failed_rules: list[Conversion]
     filters: list[FilterState]
     candidates: Candidates = field(default_factory=lambda: Candidates(None, ()))
+    rules: int = 0  # rules and chains run
 
 
 Progress = Callable[[int, int, int], None]  # files done, files in all, records read so far
@@ -104,6 +106,20 @@ def _read_all(files: list[Path], limits: Limits, pattern: re.Pattern[bytes] | No
         yield from pool.map(reader, files, chunksize=max(1, min(16, len(files) // (workers * 8))))
 
 
+# Resource ids as EC2 and RDS write them in request and response elements: what a triager follows
+# from one step of a chain to the next.
+_RESOURCE_ID = re.compile(
+    r"\b(?:snap|vol|i|ami|sg|eni|fs|backup)-[0-9a-f]{8,17}\b"
+    r'|"(?:dBSnapshotIdentifier|dBClusterSnapshotIdentifier|targetDBSnapshotIdentifier|snapshotIdentifier)"'
+    r':"([^"]+)"'
+)
+
+
+def _resources(elements: str) -> tuple[str, ...]:
+    found = [match.group(1) or match.group(0) for match in _RESOURCE_ID.finditer(elements)]
+    return tuple(dict.fromkeys(found))[:6]
+
+
 def _events(store: CloudTrailStore, event_ids: set[str]) -> dict[str, Event]:
     if not event_ids:
         return {}
@@ -118,7 +134,9 @@ def _events(store: CloudTrailStore, event_ids: set[str]) -> dict[str, Event]:
         "coalesce(json_extract_string(c.raw, '$.userIdentity.arn'), "
         "json_extract_string(c.raw, '$.userIdentity.invokedBy'), "
         "json_extract_string(c.raw, '$.userIdentity.type')) AS principal, "
-        "json_extract_string(c.raw, '$.sourceIPAddress') AS source_ip "
+        "json_extract_string(c.raw, '$.sourceIPAddress') AS source_ip, "
+        "json_extract(c.raw, '$.requestParameters')::VARCHAR || ' ' || "
+        "coalesce(json_extract(c.raw, '$.responseElements')::VARCHAR, '') AS elements "
         "FROM cloudtrail c JOIN alerted USING (event_id) ORDER BY c.seq"
     )
     events: dict[str, Event] = {}
@@ -127,7 +145,7 @@ def _events(store: CloudTrailStore, event_ids: set[str]) -> dict[str, Event]:
             row["event_id"],
             Event(row["event_id"], row["time"] or "", row["event_source"] or "", row["event_name"] or "",
                   row["account"] or "", row["region"] or "", row["principal"] or "", row["source_ip"] or "",
-                  row["origin"] or ""),
+                  row["origin"] or "", _resources(row["elements"] or "")),
         )  # fmt: skip
     return events
 
@@ -180,4 +198,4 @@ def scan(
         for conversion, ids in raw_alerts
     ]  # fmt: skip
     alerts.sort(key=lambda a: (a.time, a.rule_id, a.event_ids))
-    return ScanResult(alerts, read, failed, corpus.filters, wanted)
+    return ScanResult(alerts, read, failed, corpus.filters, wanted, len(compiled) - len(failed))

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from snaptrail.cli import SCAN_UNREADABLE_INPUT, main
+from snaptrail.cli import main
 from snaptrail.cloudtrail.records import Limits, ReadReport, read_paths
+from snaptrail.commands.scan import SCAN_UNREADABLE_INPUT
 from snaptrail.scan import ScanResult, scan
 
 from fixture_cases import RULES, all_cases
