@@ -22,6 +22,7 @@ from snaptrail.backends.elastic import (
     lucene_pipeline,
 )
 from snaptrail.backends.sentinel import SentinelBackend, sentinel_pipeline
+from snaptrail.backends.spark import SparkBackend, spark_pipeline
 from snaptrail.backends.splunk import SplunkCloudTrailBackend, splunk_pipeline
 
 
@@ -53,5 +54,6 @@ TARGETS: dict[str, Target] = {
         ),
         Target("sentinel", SentinelBackend, sentinel_pipeline, "snaptrail_sentinel", "kql", "KQL"),
         Target("duckdb", DuckDBBackend, duckdb_pipeline, "snaptrail_duckdb", "sql", "DuckDB SQL"),
+        Target("spark", SparkBackend, spark_pipeline, "snaptrail_spark", "sql", "Spark SQL"),
     )
 }

@@ -28,6 +28,9 @@ TABLE = "cloudtrail"
 # Envelope fields the table also holds as columns (snaptrail.engine fills them): a rule's test on
 # them is a column comparison, not a JSON parse, and DuckDB evaluates it first.
 COLUMNS = ("eventSource", "eventName")
+# An IPv4 address in dotted-quad form, each octet 0-255 (matched whole): the text a CIDR test reads
+# as four numbers (the Spark target tests it the same way).
+DOTTED_QUAD = r"(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}"
 
 
 def json_path(path: CloudTrailPath) -> str:
@@ -143,7 +146,7 @@ class DuckDBBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExpressionB
         octets = " + ".join(
             f"TRY_CAST(split_part({expr}, '.', {i + 1}) AS BIGINT) * {256 ** (3 - i)}" for i in range(4)
         )
-        dotted_quad = sql_string(r"(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}")
+        dotted_quad = sql_string(DOTTED_QUAD)
         return f"(regexp_full_match({expr}, {dotted_quad}) AND ({octets}) BETWEEN {low} AND {high})"
 
     def finalize_query_default(

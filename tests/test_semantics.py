@@ -342,6 +342,7 @@ EXPECTED_LIMITS: dict[str, set[str]] = {
     "elastic-esql": {"regex_ignorecase_flag", "field_reference_contains"},
     "sentinel": {"field_reference_contains"},
     "duckdb": set(),
+    "spark": set(),
 }
 
 

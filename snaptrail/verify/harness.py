@@ -29,6 +29,7 @@ from snaptrail.engine import CloudTrailStore
 from snaptrail.verify.executors import ExecutorLimit, eql_results, kql_chain_alerts, kql_event_ids
 from snaptrail.verify.kusto_checker import KustoChecker, kusto_dir
 from snaptrail.verify.lucene_checker import run_lucene
+from snaptrail.verify.spark import spark_chain_alerts, spark_errors, spark_event_ids  # pyspark on first use
 from snaptrail.verify.storage import to_ecs_document
 
 Records = Iterable[dict[str, Any]]
@@ -178,5 +179,13 @@ HARNESSES: dict[str, Harness] = {
             kql_chain_alerts,
         ),
         Harness("splunk", "none (structural checks only)", "", None, None, None),
+        Harness(
+            "spark",
+            "Apache Spark SQL's parser and analyzer (pyspark)",
+            "Apache Spark in local mode over the records read as trail files",
+            spark_errors,
+            spark_event_ids,
+            spark_chain_alerts,
+        ),
     )
 }

@@ -4,6 +4,7 @@ snaptrail's are imported here (each has an `identifier` such as `snaptrail_senti
 from snaptrail.backends.duckdb import DuckDBBackend
 from snaptrail.backends.elastic import EqlCloudTrailBackend, EsqlCloudTrailBackend, LuceneCloudTrailBackend
 from snaptrail.backends.sentinel import SentinelBackend
+from snaptrail.backends.spark import SparkBackend
 from snaptrail.backends.splunk import SplunkCloudTrailBackend
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "EsqlCloudTrailBackend",
     "LuceneCloudTrailBackend",
     "SentinelBackend",
+    "SparkBackend",
     "SplunkCloudTrailBackend",
 ]
