@@ -23,17 +23,29 @@ EVENT_NAME = "eventName"
 
 
 @dataclass(frozen=True)
+class EventNames:
+    """The eventName values some rule can match, as a record's bytes spell them: exact names
+    (lower-cased, as Sigma compares case-insensitively) and wildcard patterns."""
+
+    exact: frozenset[bytes]
+    wildcards: tuple[re.Pattern[bytes], ...] = ()
+
+    def __contains__(self, name: bytes) -> bool:
+        return name.lower() in self.exact or any(pattern.fullmatch(name) for pattern in self.wildcards)
+
+
+@dataclass(frozen=True)
 class Candidates:
-    """The byte pattern a record must contain to be parsed (None: every record), and the rules that
+    """The event names a record must carry to be parsed (None: every record), and the rules that
     keep it from being narrower."""
 
-    pattern: re.Pattern[bytes] | None
+    names: EventNames | None
     unconstrained: tuple[str, ...]  # titles of rules that pin no eventName
 
 
 def _name_regex(value: SigmaString) -> str | None:
-    """A Sigma value of eventName as a regex over the JSON string's content (API names are plain
-    ASCII words: no quote or backslash to meet inside the JSON string)."""
+    """A Sigma value of eventName as a regex over the name (API names are plain ASCII words: no
+    quote or backslash to meet inside their JSON string)."""
     parts = []
     for part in value.s:
         if isinstance(part, str):
@@ -49,19 +61,25 @@ def _name_regex(value: SigmaString) -> str | None:
     return "".join(parts)
 
 
-def _required(node: ConditionItem) -> set[str] | None:
-    """Regexes of which one eventName must match for the condition to hold, or None if none is
+# A required eventName value: (True, lower-cased name) for a plain name, (False, regex) for a pattern.
+Required = tuple[bool, str]
+
+
+def _required(node: ConditionItem) -> set[Required] | None:
+    """Values of which eventName must match one for the condition to hold, or None if none is
     required. AND needs one constrained branch; OR needs every branch constrained."""
     if isinstance(node, ConditionFieldEqualsValueExpression):
         if node.field == EVENT_NAME and isinstance(node.value, SigmaString):
+            if not node.value.contains_special():
+                return {(True, str(node.value).lower())}
             regex = _name_regex(node.value)
-            return {regex} if regex is not None else None
+            return {(False, regex)} if regex is not None else None
         return None
     if isinstance(node, ConditionAND):
         constrained = [found for found in map(_required, node.args) if found is not None]
         return min(constrained, key=len) if constrained else None
     if isinstance(node, ConditionOR):
-        union: set[str] = set()
+        union: set[Required] = set()
         for arg in node.args:
             found = _required(arg)
             if found is None:
@@ -72,10 +90,10 @@ def _required(node: ConditionItem) -> set[str] | None:
 
 
 def candidates(rules: Iterable[SigmaRule]) -> Candidates:
-    names: set[str] = set()
+    values: set[Required] = set()
     unconstrained = []
     for rule in rules:
-        required: set[str] | None = set()
+        required: set[Required] | None = set()
         try:
             for condition in rule.detection.parsed_condition:
                 found = _required(condition.parsed)
@@ -85,14 +103,12 @@ def candidates(rules: Iterable[SigmaRule]) -> Candidates:
                 required |= found  # type: ignore[operator]
         except SigmaError:
             continue  # its conversion fails too and the scan names it: it runs on no record
-
         if required is None:
             unconstrained.append(rule.title)
         else:
-            names |= required
-    if unconstrained or not names:
+            values |= required
+    if unconstrained or not values:
         return Candidates(None, tuple(sorted(unconstrained)))
-    # Case-insensitive, as Sigma compares strings; the key itself is written by CloudTrail exactly.
-    alternatives = "|".join(sorted(names))
-    pattern = re.compile(f'"{EVENT_NAME}"\\s*:\\s*"(?i:{alternatives})"'.encode())
-    return Candidates(pattern, ())
+    exact = frozenset(text.encode() for plain, text in values if plain)
+    wildcards = tuple(re.compile(text.encode(), re.IGNORECASE) for plain, text in sorted(values) if not plain)
+    return Candidates(EventNames(exact, wildcards), ())

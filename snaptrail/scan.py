@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sigma.rule import SigmaRule
 
-from snaptrail.candidates import Candidates, candidates
+from snaptrail.candidates import Candidates, EventNames, candidates
 from snaptrail.cloudtrail.records import FileRead, Limits, ReadReport, Record, log_files, read_file
 from snaptrail.config import Config
 from snaptrail.corpus import Conversion, Corpus, FilterState
@@ -91,9 +91,9 @@ def _worker_count(files: int) -> int:
     return max(1, min(cores, files))
 
 
-def _read_all(files: list[Path], limits: Limits, pattern: re.Pattern[bytes] | None) -> Iterator[FileRead]:
+def _read_all(files: list[Path], limits: Limits, names: EventNames | None) -> Iterator[FileRead]:
     """Each file's reading, in file order (so which copy of a duplicate is kept is deterministic)."""
-    reader = partial(read_file, limits=limits, candidates=pattern, keep_data=False)
+    reader = partial(read_file, limits=limits, candidates=names, keep_data=False)
     workers = _worker_count(len(files))
     if workers == 1:
         yield from map(reader, files)
@@ -165,7 +165,7 @@ def scan(
     files = log_files(log_paths, read)
 
     def records() -> Iterator[Record]:
-        for done, file in enumerate(_read_all(files, read.limits, wanted.pattern), start=1):
+        for done, file in enumerate(_read_all(files, read.limits, wanted.names), start=1):
             batch: list[Record] = []
             read.merge(file, batch.append)
             if progress is not None:
