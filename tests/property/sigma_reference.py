@@ -12,6 +12,9 @@ included) is compared against it:
 - `cased` makes the comparison case-sensitive.
 - `re` is an unanchored search with Python's `re` (the dialect pySigma validates Sigma regexes in);
   it is case-sensitive unless the `i` modifier is given; `m` and `s` are MULTILINE and DOTALL.
+  Without `m`, `$` is the end of the text, as in RE2 (Sentinel's KQL, DuckDB) and Lucene. PCRE and
+  Python also let it match just before a final newline; the project takes end of text as the
+  meaning, the one most SIEM engines share (a value ending in a newline is rare in CloudTrail).
 - A list of values is OR; with `all` it is AND.
 - `exists: true/false` tests whether the field is present.
 - A field whose path crosses a JSON array matches when any element matches (each value of an `all`
@@ -122,13 +125,32 @@ def _with_transform(parts: list[Part], modifiers: tuple[str, ...]) -> list[Part]
     return parts
 
 
+def _dollar_at_end_of_text(regex: str) -> str:
+    """Each unescaped `$` outside a character class as `\\Z` (end of text only)."""
+    out, escaped, in_class = [], False, False
+    for index, char in enumerate(regex):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = not (char == "]" and regex[index - 1] not in "[^")
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            out.append("\\Z")
+            continue
+        out.append(char)
+    return "".join(out)
+
+
 def _pattern(value: str, modifiers: tuple[str, ...]) -> re.Pattern[str]:
     """A Python regex matching exactly the strings the Sigma value (with its modifiers) matches."""
     if "re" in modifiers:
         flags = 0
         for modifier in modifiers:
             flags |= REGEX_FLAGS.get(modifier, 0)
-        return re.compile(value, flags)
+        return re.compile(value if flags & re.MULTILINE else _dollar_at_end_of_text(value), flags)
     pieces = []
     for part in _with_transform(parse_sigma_string(value), modifiers):
         # DOTALL: a Sigma wildcard matches any character, the newline included.
