@@ -51,7 +51,15 @@ from snaptrail.backends.cloudtrail_pipeline import (
 from snaptrail.backends.errors import TargetLimitation
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, lowercase, plain_text
 from snaptrail.backends.plugin import SnaptrailBackend, index_patterns
-from snaptrail.backends.values import has_letters, lucene_regex_for_wildcards, unanchored_to_lucene
+from snaptrail.backends.values import (
+    MAX_DETERMINIZED_STATES,
+    MAX_REGEX_LENGTH,
+    NotTranslatable,
+    has_letters,
+    lucene_regex_for_wildcards,
+    python_regex_to_lucene,
+    wildcard_determinized_states,
+)
 from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
 
 DEFAULT_INDEX = "logs-aws.cloudtrail-*"
@@ -150,19 +158,44 @@ def _ignorecase(value: SigmaRegularExpression) -> bool:
     return SigmaRegularExpressionFlag.IGNORECASE in value.flags
 
 
-class _ElasticCommon(SlidingWindowChains):
-    """Fixes shared by the Lucene and EQL subclasses of the upstream backends."""
+class _LuceneDialect:
+    """What the three Elastic languages share: Lucene's regexp dialect (query_string regexps, EQL
+    `regex`, ES|QL RLIKE) and Lucene automata behind every wildcard test."""
 
-    def _lucene_regex(self, cond: ConditionFieldEqualsValueExpression) -> str:
+    limitation: Any  # CurrentRule's, through each backend
+
+    def _lucene_regex(self, cond: ConditionFieldEqualsValueExpression, language: str = "Lucene") -> str:
+        """The Sigma regex of the condition as a full-match Lucene regexp (query_string, EQL and ES|QL
+        RLIKE share the dialect); a limitation naming the construct that has no exact equivalent."""
         value: SigmaRegularExpression = cond.value
-        if _ignorecase(value):
-            raise self.limitation(cond.field, "Lucene regexps have no case-insensitive flag")
-        translated = unanchored_to_lucene(str(value.regexp))
-        if translated is None:
-            raise self.limitation(
-                cond.field, f"regex '{value.regexp}' uses features Lucene's regexp syntax lacks"
+        flags = value.flags
+        try:
+            return python_regex_to_lucene(
+                str(value.regexp),
+                dotall=SigmaRegularExpressionFlag.DOTALL in flags,
+                multiline=SigmaRegularExpressionFlag.MULTILINE in flags,
             )
-        return translated
+        except NotTranslatable as error:
+            raise self.limitation(
+                cond.field, f"regex '{value.regexp}' has no exact {language} regexp equivalent: {error}"
+            ) from None
+
+    def _check_wildcards(self, cond: ConditionFieldEqualsValueExpression, case_insensitive: bool) -> None:
+        """Refuse a wildcard value whose automaton Lucene would refuse to determinize at run time."""
+        value = cond.value
+        if not isinstance(value, SigmaString) or not value.contains_special():
+            return
+        states = wildcard_determinized_states(value, case_insensitive, MAX_DETERMINIZED_STATES)
+        if states > MAX_DETERMINIZED_STATES:
+            raise self.limitation(
+                cond.field,
+                f"the {len(value)} character wildcard value needs an automaton of more than "
+                f"{MAX_DETERMINIZED_STATES} states, which Elasticsearch refuses to run",
+            )
+
+
+class _ElasticCommon(_LuceneDialect, SlidingWindowChains):
+    """Fixes shared by the Lucene and EQL subclasses of the upstream backends."""
 
     def _cidr_field(self, cond: ConditionFieldEqualsValueExpression) -> str:
         # Only source.ip is an `ip` field (set when sourceIPAddress parses as an IP); keyword
@@ -272,8 +305,22 @@ class LuceneCloudTrailBackend(SnaptrailBackend, _ElasticCommon, LuceneBackend):
     def wrap_siem_rule_ndjson(self, rule: SigmaRule, search: str, state: ConversionState) -> dict[str, Any]:
         return _with_index(LuceneBackend.finalize_query_siem_rule_ndjson(self, rule, search, 0, state), state)
 
-    def _regex_query(self, field: str, value: SigmaString, case_insensitive: bool) -> str:
-        return f"{self.escape_and_quote_field(field)}:/{lucene_regex_for_wildcards(value, case_insensitive)}/"
+    # Upstream's escapes, plus the whitespace that ends a term in the query parser (Lucene's
+    # _WHITESPACE: space, tab, newline, carriage return, ideographic space); `\c` is `c` in a term.
+    add_escaped: ClassVar[str] = LuceneBackend.add_escaped + "\t\n\r\u3000"
+
+    def _regexp(self, cond: ConditionFieldEqualsValueExpression, regex: str) -> str:
+        if len(regex) > MAX_REGEX_LENGTH:
+            raise self.limitation(
+                cond.field,
+                f"the value needs a {len(regex)} character regexp and Elasticsearch refuses regexps "
+                f"longer than {MAX_REGEX_LENGTH} (index.max_regex_length)",
+            )
+        return f"{self.escape_and_quote_field(cond.field)}:/{regex}/"
+
+    def _regex_query(self, cond: ConditionFieldEqualsValueExpression, case_insensitive: bool) -> str:
+        self._check_wildcards(cond, case_insensitive)
+        return self._regexp(cond, lucene_regex_for_wildcards(cond.value, case_insensitive))
 
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -282,14 +329,15 @@ class LuceneCloudTrailBackend(SnaptrailBackend, _ElasticCommon, LuceneBackend):
         # regexp with character classes; others stay plain term/wildcard queries.
         text = "".join(part for part in cond.value.s if isinstance(part, str))
         if has_letters(text):
-            return self._regex_query(cond.field, cond.value, True)
+            return self._regex_query(cond, True)
+        self._check_wildcards(cond, False)
         return super().convert_condition_field_eq_val_str(cond, state)
 
     def convert_condition_field_eq_val_str_case_sensitive(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
         if cond.value.contains_special():
-            return self._regex_query(cond.field, cond.value, False)
+            return self._regex_query(cond, False)
         return f"{self.escape_and_quote_field(cond.field)}:{self.convert_value_str(cond.value, state)}"
 
     def decide_convert_condition_as_in_expression(
@@ -297,6 +345,8 @@ class LuceneCloudTrailBackend(SnaptrailBackend, _ElasticCommon, LuceneBackend):
     ) -> bool:
         if not super().decide_convert_condition_as_in_expression(cond, state):
             return False
+        for arg in cond.args:
+            self._check_wildcards(arg, False)
         return not any(
             isinstance(arg.value, SigmaString) and has_letters(str(arg.value)) for arg in cond.args
         )
@@ -315,8 +365,9 @@ class LuceneCloudTrailBackend(SnaptrailBackend, _ElasticCommon, LuceneBackend):
     def convert_condition_field_eq_val_re(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
-        regex = self._lucene_regex(cond).replace("/", "\\/")  # `/` ends a query_string regexp
-        return f"{self.escape_and_quote_field(cond.field)}:/{regex}/"
+        if _ignorecase(cond.value):
+            raise self.limitation(cond.field, "Lucene regexps have no case-insensitive flag")
+        return self._regexp(cond, self._lucene_regex(cond))  # `/` comes escaped: it ends the regexp
 
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -402,6 +453,61 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
             )
         raise TargetLimitation(chain.rule, None, self.target, "EQL cannot count distinct values in a window")
 
+    # ---- strings ---------------------------------------------------------------------------------
+    # EQL wildcard patterns (`:`, `like`, `like~`) have no escape: Elasticsearch reads every `*` and
+    # `?` as a wildcard and uses U+0001 as its internal LIKE escape. A value whose text holds one of
+    # them is matched by an equivalent full-match `regex` instead.
+    _NOT_IN_PATTERNS: ClassVar[frozenset[str]] = frozenset("*?\x01")
+
+    def quote_string(self, text: str) -> str:
+        return eql_string(text)
+
+    @classmethod
+    def _pattern_safe(cls, value: SigmaString) -> bool:
+        return not any(isinstance(part, str) and cls._NOT_IN_PATTERNS & set(part) for part in value.s)
+
+    @staticmethod
+    def _pattern(value: SigmaString) -> str:
+        return value.convert(escape_char=None, wildcard_multi="*", wildcard_single="?")
+
+    def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
+        # In-lists (`like~ (...)`) only take pattern-safe values (decide_convert_condition_as_in_expression).
+        return eql_string(self._pattern(s))
+
+    def _eql_string_condition(self, cond: ConditionFieldEqualsValueExpression, cased: bool) -> str:
+        value: SigmaString = cond.value
+        field = self.escape_and_quote_field(cond.field)
+        if not self._pattern_safe(value):
+            return f"{field} regex {eql_string(lucene_regex_for_wildcards(value, not cased))}"
+        self._check_wildcards(cond, not cased)
+        if cased:
+            operator = " like " if value.contains_special() else " == "
+        else:
+            operator = ":"  # case-insensitive, with wildcards
+        return f"{field}{operator}{eql_string(self._pattern(value))}"
+
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        return self._eql_string_condition(cond, cased=False)
+
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        return self._eql_string_condition(cond, cased=True)
+
+    def decide_convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> bool:
+        if not super().decide_convert_condition_as_in_expression(cond, state):
+            return False
+        for arg in cond.args:
+            value = arg.value
+            if isinstance(value, SigmaCasedString) or not self._pattern_safe(value):
+                return False
+            self._check_wildcards(arg, True)
+        return True
+
     def convert_condition_field_eq_val_bool(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
@@ -413,13 +519,8 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
     ) -> Any:
         # Upstream always emits case-insensitive `regex~`; Sigma regexes are case-sensitive.
         operator = "regex~" if _ignorecase(cond.value) else "regex"
-        translated = unanchored_to_lucene(str(cond.value.regexp))
-        if translated is None:
-            raise self.limitation(
-                cond.field, f"regex '{cond.value.regexp}' uses features EQL's regex syntax lacks"
-            )
-        literal = translated.replace("\\", "\\\\").replace('"', '\\"')
-        return f'{self.escape_and_quote_field(cond.field)} {operator} "{literal}"'
+        translated = self._lucene_regex(cond, "EQL")
+        return f"{self.escape_and_quote_field(cond.field)} {operator} {eql_string(translated)}"
 
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -448,12 +549,25 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
         return _with_index(document, state)
 
 
+# The escapes of each string grammar (EqlBase.g4 / the eql package's DQ_STRING; EsqlBaseLexer's
+# QUOTED_STRING). EQL strings cannot hold a raw CR or LF and ES|QL strings neither; every other
+# character may stand as it is. A tab is written `\t` as well: the ES|QL multivalue patterns delimit
+# elements with it, which reads better as an escape.
+_EQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+_ESQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def eql_string(text: str) -> str:
+    return '"' + "".join(_EQL_ESCAPES.get(char, char) for char in text) + '"'
+
+
 def esql_string(text: str) -> str:
-    # A tab as `\t`: the multivalue patterns below delimit elements with it.
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t") + '"'
+    return '"' + "".join(_ESQL_ESCAPES.get(char, char) for char in text) + '"'
 
 
-class EsqlCloudTrailBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExpressionBackend):
+class EsqlCloudTrailBackend(
+    SnaptrailBackend, _LuceneDialect, SlidingWindowChains, CloudTrailExpressionBackend
+):
     """ES|QL written from CloudTrail paths: ECS columns, FIELD_EXTRACT for flattened sub-fields.
 
     sigma-cli: `sigma convert -t snaptrail_elastic_esql [-O key=value ...] rules/`; format `default`
@@ -553,6 +667,8 @@ class EsqlCloudTrailBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExp
         assert isinstance(value, SigmaString)
         if not value.contains_special() and not has_letters(plain_text(value)):
             return self.convert_condition_field_eq_val_str_case_sensitive(cond, state)
+        # LIKE compiles to a Lucene automaton, on the lowered text (case-sensitive from there on).
+        self._check_wildcards(lowercase(cond), False)
         return super().convert_condition_field_eq_val_str(lowercase(cond), state)
 
     def convert_condition_as_in_expression(
@@ -582,13 +698,14 @@ class EsqlCloudTrailBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExp
         assert isinstance(cond.value, SigmaRegularExpression)
         if _ignorecase(cond.value):
             raise self.limitation(cond.field, "ES|QL RLIKE has no case-insensitive flag")
-        if unanchored_to_lucene(str(cond.value.regexp)) is None:
-            why = f"regex '{cond.value.regexp}' uses features ES|QL's RLIKE syntax lacks"
-            raise self.limitation(cond.field, why)
-        return super().convert_condition_field_eq_val_re(cond, state)
+        regex = esql_string(self._lucene_regex(cond, "ES|QL RLIKE"))
+        return self.re_expression.format(field=self.escape_and_quote_field(cond.field), regex=regex)
 
-    def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> str:
-        return esql_string(unanchored_to_lucene(str(r.regexp)) or "")
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        self._check_wildcards(cond, False)
+        return super().convert_condition_field_eq_val_str_case_sensitive(cond, state)
 
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -632,6 +749,12 @@ class EsqlCloudTrailBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExp
                 return self.mv_contains_expression.format(field=expr, value=literal)
             return self.mv_contains_expression.format(
                 field=f"to_lower({expr})", value=self.convert_value_str(value.lower(), state)
+            )
+        if any(isinstance(part, str) and "\t" in part for part in value.s):
+            raise self.limitation(
+                cond.field,
+                "on a multivalued (array) value ES|QL patterns test the values joined with a tab, so a "
+                "value holding a tab cannot be matched exactly",
             )
         pattern = self._mv_pattern(value)
         if pattern is None:
