@@ -210,7 +210,7 @@ class Allowlists(_Strict):
         description="ARN patterns of service-linked roles (/aws-service-role/ only), trusted on any call",
     )
     dlm_role_arns: list[str] = Field(
-        default=DLM_ROLE_ARNS, description="Data Lifecycle Manager roles, trusted on dlm.amazonaws.com's calls"
+        default=DLM_ROLE_ARNS, description="Data Lifecycle Manager roles, trusted on dlm.amazonaws.com calls"
     )
     backup_role_arns: list[str] = Field(
         default=BACKUP_ROLE_ARNS, description="AWS Backup roles, trusted on backup.amazonaws.com's calls"
