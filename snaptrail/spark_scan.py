@@ -15,18 +15,20 @@ a Spark job of your own can build it the same way and run the queries of `dist/q
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from snaptrail.backends.duckdb import TABLE
+from snaptrail.backends.spark import spark_string
 from snaptrail.cloudtrail.records import SUFFIXES
-from snaptrail.scan import Alert
+from snaptrail.scan import Alert, Event, _resources
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from snaptrail.corpus import Corpus
+    from snaptrail.corpus import Conversion, Corpus
 
 TARGET = "spark"
 LOCAL = "local[2]"
@@ -68,6 +70,9 @@ def spark_session(master: str = LOCAL, app_name: str = "snaptrail") -> SparkSess
     builder = SparkSession.builder.master(master).appName(app_name)
     conf = {**CONF, **(LOCAL_CONF if master.startswith("local") else {})}
     if master.startswith("local"):
+        # Read by the JVM Spark starts: without it Spark picks the first non-loopback interface for
+        # the addresses it advertises (the driver settings above cover what it binds).
+        os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
         # Tiny shuffles for a laptop-sized job; a cluster keeps its own setting.
         conf["spark.sql.shuffle.partitions"] = "2"
     for key, value in conf.items():
@@ -119,6 +124,7 @@ def cloudtrail_frame(spark: SparkSession, paths: Sequence[Path | str]) -> DataFr
         F.get_json_object("raw", "$.eventSource").alias("eventSource"),
         F.get_json_object("raw", "$.eventName").alias("eventName"),
         "file",
+        "pos",
         "raw",
     )
 
@@ -157,15 +163,49 @@ def scan_on_spark(log_paths: Sequence[Path | str], corpus: Corpus, master: str =
     """
     spark = spark_session(master, "snaptrail scan")
     stored = register(cloudtrail_frame(spark, log_paths))
-    alerts: list[Alert] = []
+    found: list[tuple[Conversion, list[str], str]] = []
     try:
         for conversion in corpus.compiled(TARGET).values():
             if not conversion.ok:
                 continue
             for event_ids, at in run_query(spark, str(conversion.query), conversion.chain):
-                alerts.append(Alert(conversion.rule_id, conversion.title, conversion.level, event_ids, at))
+                found.append((conversion, event_ids, at))
+        events = _events(spark, {event_id for _, ids, _ in found for event_id in ids})
     finally:
         spark.catalog.dropTempView(TABLE)
         stored.unpersist()
+    alerts = [
+        Alert(c.rule_id, c.title, c.level, ids, at, tuple(events[i] for i in ids if i in events))
+        for c, ids, at in found
+    ]
     alerts.sort(key=lambda a: (a.time, a.rule_id, a.event_ids))
     return alerts
+
+
+def _events(spark: SparkSession, event_ids: set[str]) -> dict[str, Event]:
+    """What each alert says about its events (snaptrail.scan.Event), read for the alerted ones only;
+    `file` is the file's URI as Spark names it and the record's position in it."""
+    if not event_ids:
+        return {}
+    wanted = ", ".join(spark_string(event_id) for event_id in sorted(event_ids))
+    rows = spark.sql(
+        "SELECT event_id, file, pos, event_time_text AS time, eventSource AS event_source, "
+        "eventName AS event_name, get_json_object(raw, '$.recipientAccountId') AS account, "
+        "get_json_object(raw, '$.awsRegion') AS region, "
+        "coalesce(get_json_object(raw, '$.userIdentity.arn'), "
+        "get_json_object(raw, '$.userIdentity.invokedBy'), "
+        "get_json_object(raw, '$.userIdentity.type')) AS principal, "
+        "get_json_object(raw, '$.sourceIPAddress') AS source_ip, "
+        "concat_ws(' ', get_json_object(raw, '$.requestParameters'), "
+        "coalesce(get_json_object(raw, '$.responseElements'), '')) AS elements "
+        f"FROM {TABLE} WHERE event_id IN ({wanted}) ORDER BY seq"
+    ).collect()
+    events: dict[str, Event] = {}
+    for row in rows:
+        events.setdefault(
+            row["event_id"],
+            Event(row["event_id"], row["time"] or "", row["event_source"] or "", row["event_name"] or "",
+                  row["account"] or "", row["region"] or "", row["principal"] or "", row["source_ip"] or "",
+                  f"{row['file']}:{row['pos']}", _resources(row["elements"] or "")),
+        )  # fmt: skip
+    return events
