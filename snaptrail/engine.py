@@ -25,23 +25,23 @@ class CloudTrailStore:
     eventSource and eventName are also columns (see snaptrail.backends.duckdb.COLUMNS): every rule
     filters on them first, so DuckDB parses a record's JSON only for the events a rule is about."""
 
-    def __init__(self, database: Path | None = None, memory_limit: str | None = None) -> None:
-        """In memory, or in a database file (a large scan: DuckDB keeps pages on disk, compressed,
-        and spills within `memory_limit`). DuckDB is opened when first needed: the first `add`
-        consumes its records before, so the worker processes a scan forks to produce them never
-        inherit an open database and its threads."""
-        self._database, self._memory_limit = database, memory_limit
+    def __init__(self, spill_directory: Path | None = None, memory_limit: str | None = None) -> None:
+        """In memory; for a large scan within `memory_limit`, beyond which DuckDB moves pages to
+        `spill_directory` (no database file: nothing is written back when the scan ends). DuckDB is
+        opened when first needed: the first `add` consumes its records before, so the worker
+        processes a scan forks to produce them never inherit an open database and its threads."""
+        self._spill_directory, self._memory_limit = spill_directory, memory_limit
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._count = 0
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
         if self._connection is None:
-            self._connection = duckdb.connect(str(self._database) if self._database else ":memory:")
+            self._connection = duckdb.connect(":memory:")
             if self._memory_limit is not None:
                 self._connection.execute(f"SET memory_limit = '{self._memory_limit}'")
-                if self._database is not None:
-                    self._connection.execute(f"SET temp_directory = '{self._database.parent / 'spill'}'")
+            if self._spill_directory is not None:
+                self._connection.execute(f"SET temp_directory = '{self._spill_directory}'")
             self._connection.execute(
                 f"CREATE TABLE {TABLE} (seq INTEGER, event_id VARCHAR, event_time TIMESTAMPTZ, "
                 'origin VARCHAR, "eventSource" VARCHAR, "eventName" VARCHAR, raw JSON)'

@@ -1,8 +1,9 @@
 """`snaptrail scan`: every rule over CloudTrail logs, on the embedded DuckDB engine.
 
 Streaming: worker processes read, decompress and search the files; only the records some rule can
-match (snaptrail.candidates) are parsed, checked and sent on; DuckDB, in a temporary database file
-that spills to disk, holds those and runs the compiled single-event and chain queries unchanged.
+match (snaptrail.candidates) are parsed, checked and sent on; DuckDB holds those, spilling to a
+temporary folder beyond its memory limit, and runs the compiled single-event and chain queries
+unchanged.
 Memory follows the candidates, not the input.
 """
 
@@ -173,7 +174,7 @@ def scan(
             yield from batch
 
     with tempfile.TemporaryDirectory(prefix="snaptrail-scan-") as work:
-        store = CloudTrailStore(Path(work) / "scan.duckdb", STORE_MEMORY_LIMIT)
+        store = CloudTrailStore(Path(work), STORE_MEMORY_LIMIT)
         try:
             store.add_records(records())
             raw_alerts: list[tuple[Conversion, list[str]]] = []

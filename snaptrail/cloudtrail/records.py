@@ -36,7 +36,8 @@ SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz",
 _RECORD_START = '{"eventVersion"'
 _RECORD_START_BYTES = _RECORD_START.encode()
 _RECORDS_START = b'{"Records":[' + _RECORD_START_BYTES
-_EVENT_NAME_KEY = b'"eventName":'
+# The eventName key and its value as CloudTrail writes them; no group 1: the value is no string.
+_EVENT_NAME = re.compile(rb'"eventName":(?:"([^"]*)")?')
 _RECORDS_ARRAY = re.compile(r'\s*\{\s*"Records"\s*:\s*\[')
 _SPACE = re.compile(r"\s*")
 
@@ -363,22 +364,23 @@ def _read_candidates(raw: bytes, names: Container[bytes], file: FileRead) -> boo
     """Parse only the records of a CloudTrail-written file whose eventName is in `names`; False
     (nothing done) when the file is not in that form, to be parsed whole. The form is checked, not
     assumed: the S3 envelope, records compact with eventVersion first, every eventName a string (so
-    a record with a mistyped eventName is never skipped unseen). One pass of bytes.find over the
-    eventName keys, no regular expression: this is the loop every byte of a trail goes through."""
+    a record with a mistyped eventName is never skipped unseen). One pass over the eventName keys,
+    each name judged once per file: this is the loop every byte of a trail goes through."""
     if not raw.startswith(_RECORDS_START) or not raw.rstrip().endswith(b"]}"):
         return False
     found = FileRead(file.source, file.limits, file.keep_data)
     records = 0
-    position = raw.find(_EVENT_NAME_KEY)
-    while position >= 0:
-        name_start = position + len(_EVENT_NAME_KEY)
-        if raw[name_start : name_start + 1] != b'"':
+    wanted: dict[bytes, bool] = {}  # a trail has a few hundred distinct names: each is looked up once
+    for match in _EVENT_NAME.finditer(raw):
+        name = match.group(1)
+        if name is None:
             return False  # an eventName that is no string: the careful reader names it
-        name_end = raw.find(b'"', name_start + 1)
-        following = raw.find(_EVENT_NAME_KEY, name_end)
-        if raw[name_start + 1 : name_end] in names:
-            start = raw.rfind(_RECORD_START_BYTES, 0, position)
-            stop = raw.find(_RECORD_START_BYTES, position)
+        is_candidate = wanted.get(name)
+        if is_candidate is None:
+            is_candidate = wanted[name] = name in names
+        if is_candidate:
+            start = raw.rfind(_RECORD_START_BYTES, 0, match.start())
+            stop = raw.find(_RECORD_START_BYTES, match.end())
             if stop >= 0:
                 body = raw[start:stop].rstrip(b" \t\r\n,")
             else:
@@ -394,7 +396,6 @@ def _read_candidates(raw: bytes, names: Container[bytes], file: FileRead) -> boo
                     return False  # not as it looked: the careful reader names why
                 found.add(where, value, len(body), body.decode("utf-8"))
         records += 1
-        position = following
     file.records, file.problems = found.records, file.problems + found.problems
     file.total = records - len(found.problems)
     return True
