@@ -12,6 +12,12 @@ file*, Splunk Cloud private-app upload or `splunk install app`. Inside:
   compiled query unchanged followed by `` | `<rule name>_filter` ``, disabled unless `splunk.enabled`.
 
 A rule the `splunk` target cannot express is left out and listed in the app's README with the reason.
+
+With `splunk.enterprise_security` on, every saved search is also a Splunk Enterprise Security
+correlation search (`action.correlationsearch.*`, MITRE ATT&CK annotations) with a Risk Analysis action
+(`action.risk`): single-event rules add risk to the calling principal and raise no notable (they are
+the chains' building blocks), chains raise a notable (`action.notable`) and add risk to their key, the
+way Splunk's ESCU splits risk rules from the rules that alert an analyst.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from sigma.correlations import SigmaCorrelationRule
 
 from snaptrail.backends.splunk import BASE_MACRO
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
@@ -49,6 +57,26 @@ ARCHIVE_MTIME = 315532800
 # is left unused, since no rule is a debugging aid.
 SEVERITY = {"informational": 2, "low": 3, "medium": 4, "high": 5, "critical": 6}
 SEVERITY_LABEL = {2: "Info", 3: "Low", 4: "Medium", 5: "High", 6: "Critical"}
+
+# --- Splunk Enterprise Security (splunk.enterprise_security) ---------------------------------------
+# The risk score one alert adds to its risk object. ES sums an object's scores over a window and a risk
+# incident rule raises a notable past a threshold; 100 is the threshold ES's documentation starts from.
+# So one critical alert reaches it alone, two high alerts pass it, and the building blocks (low,
+# informational) need many repetitions or a worse alert beside them.
+RISK_SCORE = {"informational": 10, "low": 25, "medium": 50, "high": 75, "critical": 100}
+# Sigma's five levels are also the names of ES notable severities (informational .. critical), so a
+# notable's severity is the rule's level unchanged.
+NOTABLE_SEVERITIES = LEVELS
+# The ES security domain of every notable (access, endpoint, network, threat, identity, audit):
+# snapshot sharing and export is data theft from the cloud control plane, which ES files under threat.
+SECURITY_DOMAIN = "threat"
+# Fields of the Splunk Add-on for AWS a single-event search returns (its events, unchanged).
+PRINCIPAL_FIELD = "userIdentity.arn"
+SOURCE_FIELD = "sourceIPAddress"
+# What a chain search returns (snaptrail.backends.splunk ends every chain with
+# `| table _time snaptrail_key event_ids`): the chain key and the ids of its events, nothing else.
+CHAIN_KEY_FIELD = "snaptrail_key"
+CHAIN_EVENTS_FIELD = "event_ids"
 
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -272,12 +300,87 @@ def description(rule: RuleInfo, context: BuildContext) -> str:
     )
 
 
+def chain_key_fields(context: BuildContext, rule: RuleInfo) -> frozenset[str]:
+    """The Sigma fields a chain's steps read its key from (group-by aliases resolved to each step's
+    field); empty for a single-event rule."""
+    chain = context.corpus.by_id.get(rule.id)
+    if not rule.is_chain or not isinstance(chain, SigmaCorrelationRule):
+        return frozenset()
+    aliases = chain.aliases.aliases if chain.aliases is not None else {}
+    fields: set[str] = set()
+    for name in chain.group_by or ():
+        alias = aliases.get(name)
+        fields |= set(alias.mapping.values()) if alias is not None else {name}
+    return frozenset(fields)
+
+
+def risk_objects(context: BuildContext, rule: RuleInfo) -> list[dict[str, Any]]:
+    """`action.risk.param._risk`: what an alert adds risk to, and the threat objects it names.
+
+    A single-event alert scores its caller (a user: ES matches it against its identities) and names
+    the source address as a threat object, which carries no score. A chain's results hold its key
+    only, so the key is scored: a user when every step reads it from the caller's ARN, the same risk
+    object its steps score, else an `other` object (a snapshot id, for instance)."""
+    score = RISK_SCORE[rule.level]
+    if rule.is_chain:
+        kind = "user" if chain_key_fields(context, rule) == {PRINCIPAL_FIELD} else "other"
+        return [{"risk_object_field": CHAIN_KEY_FIELD, "risk_object_type": kind, "risk_score": score}]
+    return [
+        {"risk_object_field": PRINCIPAL_FIELD, "risk_object_type": "user", "risk_score": score},
+        {"threat_object_field": SOURCE_FIELD, "threat_object_type": "ip_address"},
+    ]
+
+
+def risk_message(rule: RuleInfo) -> str:
+    """`action.risk.param._risk_message`, with ES's $field$ tokens of the search's results."""
+    if rule.is_chain:
+        return one_line(f"{rule.title}: ${CHAIN_KEY_FIELD}$")
+    return one_line(f"{rule.title}: ${PRINCIPAL_FIELD}$ called $eventName$ from ${SOURCE_FIELD}$")
+
+
+def enterprise_security_settings(context: BuildContext, rule: RuleInfo) -> list[tuple[str, str]]:
+    """The ES keys of one saved search: a correlation search with a risk action, and for a chain a
+    notable whose title names the chain key and whose drill-down reads the events holding it."""
+    if rule.level not in NOTABLE_SEVERITIES:
+        raise ValueError(f"{rule.path}: level {rule.level!r} is not one of {list(NOTABLE_SEVERITIES)}")
+    annotations = {"mitre_attack": sorted({technique.id for technique in rule.techniques})}
+    settings_ = [
+        ("action.correlationsearch.enabled", "1"),
+        ("action.correlationsearch.label", search_name(rule)),
+        ("action.correlationsearch.annotations", json.dumps(annotations, sort_keys=True)),
+        ("action.risk", "1"),
+        ("action.risk.param._risk", json.dumps(risk_objects(context, rule), sort_keys=True)),
+        ("action.risk.param._risk_message", risk_message(rule)),
+    ]
+    if not rule.is_chain:
+        return settings_  # a building block: risk only, no notable
+    key = f"${CHAIN_KEY_FIELD}$"
+    next_steps = rule.triage or rule.description
+    return [
+        *settings_,
+        ("action.notable", "1"),
+        ("action.notable.param.rule_title", one_line(f"{rule.title}: {key}")),
+        ("action.notable.param.rule_description", one_line(rule.description)),
+        ("action.notable.param.security_domain", SECURITY_DOMAIN),
+        ("action.notable.param.severity", rule.level),
+        # The key (a snapshot id, a principal ARN) is in the raw text of every event of the chain; the
+        # run's own window ($info_min_time$ .. $info_max_time$) covers the chain's whole timespan.
+        ("action.notable.param.drilldown_name", f"CloudTrail events naming {key}"),
+        ("action.notable.param.drilldown_search", f'`{BASE_MACRO}` "{key}"'),
+        ("action.notable.param.drilldown_earliest_offset", "$info_min_time$"),
+        ("action.notable.param.drilldown_latest_offset", "$info_max_time$"),
+        # Incident Review shows next steps as text (ES stores them as JSON, version 1).
+        ("action.notable.param.next_steps", json.dumps({"data": next_steps, "version": 1}, sort_keys=True)),
+    ]
+
+
 def savedsearch_settings(
     context: BuildContext, rule: RuleInfo, query: str, config: SplunkSettings
 ) -> list[tuple[str, str]]:
     if rule.level not in SEVERITY:
         raise ValueError(f"{rule.path}: level {rule.level!r} is not one of {list(SEVERITY)}")
     when = schedule(rule, config)
+    enterprise = enterprise_security_settings(context, rule) if config.enterprise_security else []
     return [
         ("search", search(rule, query)),
         ("description", description(rule, context)),
@@ -297,6 +400,7 @@ def savedsearch_settings(
         ("alert.severity", str(SEVERITY[rule.level])),
         ("request.ui_dispatch_app", APP_ID),
         ("request.ui_dispatch_view", "search"),
+        *enterprise,
     ]
 
 
@@ -378,9 +482,19 @@ def readme(
                 "name": search_name(rule),
                 "severity": SEVERITY[rule.level],
                 "macro": filter_macro(rule),
+                "risk": [
+                    f"{o['risk_object_field']} ({o['risk_object_type']}, {o['risk_score']})"
+                    for o in risk_objects(context, rule)
+                    if "risk_object_field" in o
+                ],
             }
             for rule, _ in rules
         ],
+        risk_scores=[{"name": level, "score": RISK_SCORE[level]} for level in LEVELS],
+        principal_field=PRINCIPAL_FIELD,
+        source_field=SOURCE_FIELD,
+        chain_key_field=CHAIN_KEY_FIELD,
+        security_domain=SECURITY_DOMAIN,
         left_out=[(rule, one_line(reason)) for rule, reason in left_out],
         provenance=context.provenance(),
     )

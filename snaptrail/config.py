@@ -259,6 +259,9 @@ class SplunkSettings(_Strict):
     # with, where the admin sets the index. Defined here only: the backend emits the macro, not its body.
     base_search: str = "sourcetype=aws:cloudtrail"
     enabled: bool = False  # saved searches installed enabled
+    # Splunk Enterprise Security content: every search becomes a correlation search with a risk action,
+    # chains also raise notables. Off by default: the keys mean nothing to a Splunk without ES.
+    enterprise_security: bool = False
     cron_schedule: str = "*/10 * * * *"
     earliest_time: str = "-20m@m"  # window 15 minutes long, 5 behind real time: late events are read
     latest_time: str = "-5m@m"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -23,7 +24,9 @@ from snaptrail.build.context import BuildContext
 from snaptrail.build.splunk_app import (
     APP_ID,
     BASE_MACRO,
+    RISK_SCORE,
     SEVERITY,
+    chain_key_fields,
     conf_value,
     filter_macro,
     schedule,
@@ -34,6 +37,7 @@ from snaptrail.build.splunk_app import (
 )
 from snaptrail.config import Config, ConfigError, load_config
 
+from checkers.spl_structure import known_splunk_fields
 from fixture_cases import REPO, RULES
 
 # Families that are complete; the rest of the tree is still being written by others.
@@ -487,3 +491,134 @@ def test_appinspect_fails_a_broken_app(built: Path, tmp_path: Path, edit: str, c
 def test_the_archive_is_gzip_of_a_tar(built: Path) -> None:
     with gzip.open(_tgz(built, _default_context())) as stream:
         assert stream.read(512)[257:262] == b"ustar"
+
+
+# --- Splunk Enterprise Security content (splunk.enterprise_security) ------------------------------
+
+TOKEN = re.compile(r"\$([^$\s]+)\$")
+# Tokens ES fills in from the search's run rather than from a result field.
+RUN_TOKENS = {"info_min_time", "info_max_time"}
+
+
+@cache
+def _es_context() -> BuildContext:
+    """Every rule, chains included, with ES content on."""
+    data = yaml.safe_load((REPO / "snaptrail.yml").read_text(encoding="utf-8"))
+    config = Config.from_mapping(
+        {**data, "splunk": {**data["splunk"], "enterprise_security": True}}, Path("snaptrail.yml")
+    )
+    return _context(config, [RULES])
+
+
+@pytest.fixture(scope="module")
+def es_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("splunk-es")
+    write_splunk(_es_context(), out)
+    return out
+
+
+def _returned_fields(search: str) -> set[str]:
+    """The fields a chain search returns: those of its final `| table` command."""
+    last = search.split("\n")[-1]
+    match = re.match(r"^\| table ([\w. ]+) \| `\w+`$", last)
+    assert match, f"a chain search ends with its table and the tuning macro: {last!r}"
+    return set(match[1].split())
+
+
+def test_enterprise_security_is_off_by_default_and_typed() -> None:
+    assert _config().splunk.enterprise_security is False
+    assert _config({"enterprise_security": True}).splunk.enterprise_security is True
+    for bad, message in (
+        ({"enterprise_security": "yes"}, "enterprise_security: must be true or false, not 'yes'"),
+        (
+            {"enterprise_secuirty": True},
+            "enterprise_secuirty: unknown key; did you mean 'enterprise_security'?",
+        ),
+    ):
+        with pytest.raises(ConfigError) as error:
+            _config(bad)
+        assert str(error.value).startswith(f"snaptrail.yml: splunk.{message}"), error.value
+
+
+def test_with_enterprise_security_every_search_is_a_correlation_search_with_risk(es_built: Path) -> None:
+    context = _es_context()
+    searches = _conf(es_built, "savedsearches.conf")
+    rules = {search_name(rule): rule for rule in context.rules if context.query("splunk", rule.id)}
+    assert set(searches) == set(rules)
+    chains = [name for name, rule in rules.items() if rule.is_chain]
+    assert len(chains) >= 10 and len(rules) - len(chains) >= 15
+    known = known_splunk_fields(set())  # the CloudTrail envelope, which every event has
+    for name, stanza in searches.items():
+        rule = rules[name]
+        assert stanza["action.correlationsearch.enabled"] == "1"
+        assert stanza["action.correlationsearch.label"] == name
+        annotations = json.loads(stanza["action.correlationsearch.annotations"])
+        assert annotations == {"mitre_attack": sorted({t.id for t in rule.techniques})}, name
+        assert stanza["action.risk"] == "1"
+        risk = json.loads(stanza["action.risk.param._risk"])
+        scored = [entry for entry in risk if "risk_object_field" in entry]
+        assert scored and all(entry["risk_score"] == RISK_SCORE[rule.level] for entry in scored), name
+        named = {e.get("risk_object_field") or e["threat_object_field"] for e in risk}
+        tokens = set(TOKEN.findall(stanza["action.risk.param._risk_message"]))
+        if rule.is_chain:
+            returned = _returned_fields(stanza["search"])
+            assert named | tokens <= returned, (name, (named | tokens) - returned)
+            assert stanza["action.notable"] == "1"
+            assert stanza["action.notable.param.severity"] == rule.level
+            assert stanza["action.notable.param.security_domain"] == "threat"
+            assert stanza["action.notable.param.rule_title"].startswith(rule.title)
+            keys = ("rule_title", "drilldown_name", "drilldown_search", "drilldown_earliest_offset",
+                    "drilldown_latest_offset")  # fmt: skip
+            notable_tokens = {t for key in keys for t in TOKEN.findall(stanza[f"action.notable.param.{key}"])}
+            assert notable_tokens - RUN_TOKENS and notable_tokens - RUN_TOKENS <= returned, name
+            assert stanza["action.notable.param.drilldown_search"].startswith(f"`{BASE_MACRO}` ")
+            steps = json.loads(stanza["action.notable.param.next_steps"])
+            assert steps["version"] == 1 and rule.triage.splitlines()[0] in steps["data"]
+        else:
+            # Building blocks add risk to the caller and raise no notable.
+            assert not [key for key in stanza if key.startswith("action.notable")], name
+            assert named | tokens <= known, (name, (named | tokens) - known)
+            assert {e["risk_object_type"] for e in scored} == {"user"}
+            assert {(e["threat_object_field"], e["threat_object_type"]) for e in risk
+                    if "threat_object_field" in e} == {("sourceIPAddress", "ip_address")}  # fmt: skip
+
+
+def test_a_chain_keyed_on_the_caller_scores_the_same_risk_object_as_its_steps(es_built: Path) -> None:
+    searches = _conf(es_built, "savedsearches.conf")
+    by_title = {rule.title: rule for rule in _es_context().rules}
+
+    def scored(title: str) -> list[tuple[str, str]]:
+        risk = json.loads(searches[f"snaptrail - {title}"]["action.risk.param._risk"])
+        return [(e["risk_object_field"], e["risk_object_type"]) for e in risk if "risk_object_field" in e]
+
+    burst = by_title["Burst Of EBS Snapshots By One Principal"]  # group-by userIdentity.arn
+    shared = by_title["EBS Snapshot Created Then Shared With Another Account"]  # keyed on the snapshot
+    assert chain_key_fields(_es_context(), burst) == {"userIdentity.arn"}
+    assert chain_key_fields(_es_context(), shared) == {"responseElements.snapshotId",
+                                                       "requestParameters.snapshotId"}  # fmt: skip
+    assert scored(burst.title) == [("snaptrail_key", "user")]
+    assert scored(shared.title) == [("snaptrail_key", "other")]
+    assert scored("EBS Snapshot Created By A Principal That Is Not An AWS Service") == [
+        ("userIdentity.arn", "user")
+    ]
+
+
+def test_the_readme_shows_the_enterprise_security_content(built: Path, es_built: Path) -> None:
+    plain = (_app(built) / "README.md").read_text(encoding="utf-8")
+    assert "## Splunk Enterprise Security" in plain and "`splunk.enterprise_security: false`" in plain
+    text = (_app(es_built) / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Splunk Enterprise Security", 1)[1].split("\n## ", 1)[0]
+    assert "`splunk.enterprise_security: true`" in section
+    for level, score in RISK_SCORE.items():
+        assert f"| {level} | {score} |" in section
+    assert "| notable + risk: snaptrail_key (other, 75) |" in text
+    assert "| risk: userIdentity.arn (user, " in text
+
+
+def test_appinspect_precert_passes_with_enterprise_security(es_built: Path, tmp_path: Path) -> None:
+    code, summary, findings = _inspect(_tgz(es_built, _es_context()), tmp_path)
+    failed = [f for f in findings if f[0] in ("failure", "error")]
+    assert code != FAILURES and not failed and summary["failure"] == 0 and summary["error"] == 0, failed
+    assert code in (CLEAN, WARNINGS, FUTURE_FAILURES), (code, summary)
+    for result, name, message in findings:
+        warnings.warn(f"AppInspect {result}: {name}: {message}", stacklevel=1)
