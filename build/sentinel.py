@@ -81,7 +81,18 @@ ENTITY_MAPPINGS = (
     ("IP", "Address", "SourceIpAddress"),
     ("CloudApplication", "Name", "EventSource"),
 )
-# Incidents group the alerts of one rule by the calling principal.
+# What a chain query returns besides the AWSCloudTrail row of its last event (snaptrail.backends.sentinel
+# ends every chain with `extend EventIds = ..., ChainKey = k`): the ids of its events, in order, and the
+# value its steps share (the group-by: a principal ARN, a snapshot id).
+CHAIN_KEY_COLUMN = "ChainKey"
+CHAIN_EVENTS_COLUMN = "EventIds"
+CHAIN_KEY_DETAIL = "ChainKey"  # the alert custom detail that carries CHAIN_KEY_COLUMN
+
+# Incident grouping (Sentinel groups the alerts of one analytics rule, never of two rules): a single-event
+# rule's alerts for the same principal go into one incident; a chain's alerts for the same chain key,
+# whatever the key is (the principal or the resource). Every rule, chain or step, maps the principal
+# to the same Account entity, which is what links a chain's incident to its steps' (the Defender
+# portal's correlation engine merges incidents across rules on shared entities).
 GROUP_BY_ENTITIES = ("Account",)
 
 # Alert custom detail -> AWSCloudTrail column. Sentinel keeps at most 20 per rule and 2 KB per alert,
@@ -98,6 +109,9 @@ CUSTOM_DETAILS = {
     "AwsEventId": "AwsEventId",
 }
 ALERT_NAME_COLUMNS = ("EventName", "RecipientAccountId")
+# The alert's description names who did it, what and from where (AWSCloudTrail columns; a chain's row is
+# its last event). Sentinel has no AWS resource entity: a chain's resource is its key, in the name.
+ALERT_DESCRIPTION_COLUMNS = ("UserIdentityArn", "EventName", "SourceIpAddress")
 
 # requiredDataConnectors of the YAML: both AWS connectors write the AWSCloudTrail table.
 DATA_CONNECTORS = (
@@ -207,9 +221,29 @@ def _entity_mappings() -> list[dict[str, Any]]:
     ]
 
 
+def _token(column: str) -> str:
+    return "{{" + column + "}}"
+
+
+def _custom_details(rule: RuleInfo) -> dict[str, str]:
+    return {**CUSTOM_DETAILS, CHAIN_KEY_DETAIL: CHAIN_KEY_COLUMN} if rule.is_chain else dict(CUSTOM_DETAILS)
+
+
 def _alert_details_override(rule: RuleInfo) -> dict[str, str]:
+    """The alert's name and description from the row that raised it: the principal, the call and its
+    source for every rule; the chain key (the resource or principal the steps share) for a chain.
+    No alertSeverityColumnName: no query returns a severity, each rule has its level."""
     event, account = ALERT_NAME_COLUMNS
-    return {"alertDisplayNameFormat": f"{rule.title}: {{{{{event}}}}} in AWS account {{{{{account}}}}}"}
+    what = _token(CHAIN_KEY_COLUMN) if rule.is_chain else _token(event)
+    principal, call, source = (_token(column) for column in ALERT_DESCRIPTION_COLUMNS)
+    lead = ("Last step: " if rule.is_chain else "") + f"{principal} called {call} from {source}."
+    summary = " ".join(rule.description.split())
+    if "{{" in summary:  # Sentinel would read it as a column placeholder
+        raise SentinelPackageError(f"{rule.path}: the description contains '{{{{' (a column placeholder)")
+    return {
+        "alertDisplayNameFormat": f"{rule.title}: {what} in AWS account {_token(account)}",
+        "alertDescriptionFormat": f"{lead} {summary}"[:DESCRIPTION_LIMIT],
+    }
 
 
 def _incident_configuration(rule: RuleInfo, settings: SentinelSettings) -> dict[str, Any]:
@@ -220,9 +254,9 @@ def _incident_configuration(rule: RuleInfo, settings: SentinelSettings) -> dict[
             "reopenClosedIncident": False,
             "lookbackDuration": iso_duration(settings.grouping_lookback),
             "matchingMethod": "Selected",
-            "groupByEntities": list(GROUP_BY_ENTITIES),
+            "groupByEntities": [] if rule.is_chain else list(GROUP_BY_ENTITIES),
             "groupByAlertDetails": [],
-            "groupByCustomDetails": [],
+            "groupByCustomDetails": [CHAIN_KEY_DETAIL] if rule.is_chain else [],
         },
     }
 
@@ -247,7 +281,7 @@ def alert_rule_properties(
         "tactics": tactics(rule),
         "techniques": parent_techniques(rule),
         "entityMappings": _entity_mappings(),
-        "customDetails": dict(CUSTOM_DETAILS),
+        "customDetails": _custom_details(rule),
         "alertDetailsOverride": _alert_details_override(rule),
         "eventGroupingSettings": {"aggregationKind": "AlertPerResult"},
         "incidentConfiguration": _incident_configuration(rule, settings),
@@ -403,6 +437,9 @@ def write_sentinel(context: BuildContext, out: Path) -> list[Path]:
             settings_summary=settings_summary(settings),
             incident_levels=LEVELS[LEVELS.index(settings.incident_min_level) :],
             custom_details=CUSTOM_DETAILS,
+            chain_key_detail=CHAIN_KEY_DETAIL,
+            chain_key_column=CHAIN_KEY_COLUMN,
+            chain_events_column=CHAIN_EVENTS_COLUMN,
             combined_template=COMBINED_TEMPLATE,
             resource_type=RESOURCE_TYPE,
             api_version=API_VERSION,

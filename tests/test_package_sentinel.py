@@ -209,6 +209,14 @@ def test_every_query_binds_in_kusto_language(
         assert kusto.errors(query) == [], query
 
 
+def _columns_named(properties: dict[str, Any]) -> set[str]:
+    """Every query column a rule's entity mappings, custom details and alert overrides name."""
+    mapped = {f["columnName"] for m in properties["entityMappings"] for f in m["fieldMappings"]}
+    override = properties["alertDetailsOverride"]
+    placeholders = {p for text in override.values() for p in re.findall(r"\{\{([^{}]*)\}\}", text)}
+    return mapped | set(properties["customDetails"].values()) | placeholders
+
+
 def test_mapped_columns_are_awscloudtrail_columns(context: BuildContext, package: Path) -> None:
     for rule in _expressed(context):
         properties = _arm(package, rule)["resources"][0]["properties"]
@@ -224,6 +232,88 @@ def test_mapped_columns_are_awscloudtrail_columns(context: BuildContext, package
         grouping = properties["incidentConfiguration"]["groupingConfiguration"]
         assert set(grouping["groupByEntities"]) <= {m["entityType"] for m in properties["entityMappings"]}
         assert set(grouping["groupByCustomDetails"]) <= set(properties["customDetails"])
+
+
+# --- chains: their own columns, incident grouping, and the entities they share with their steps ----------
+
+# The families above plus the chains built on them (and the mount rules the mount chains need).
+CHAIN_FAMILIES = (*FAMILIES, "mount", "chains")
+
+
+@pytest.fixture(scope="module")
+def chain_context() -> BuildContext:
+    return BuildContext(
+        [RULES / family for family in CHAIN_FAMILIES],
+        [REPO / "sigma" / "filters"],
+        load_config(REPO / "snaptrail.yml"),
+    )
+
+
+@pytest.fixture(scope="module")
+def chain_package(chain_context: BuildContext, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist-chains")
+    write_sentinel(chain_context, out)
+    return out / "sentinel"
+
+
+def test_every_column_a_rule_names_is_returned_by_its_query(
+    chain_context: BuildContext, chain_package: Path, kusto: KustoChecker
+) -> None:
+    """Kusto.Language binds `<query> | project <columns>`: a column the query does not return (a chain
+    row has AWSCloudTrail's columns plus EventIds and ChainKey) is a binding error."""
+    rules = _expressed(chain_context)
+    assert sum(rule.is_chain for rule in rules) >= 10
+    for rule in rules:
+        properties = _arm(chain_package, rule)["resources"][0]["properties"]
+        columns = sorted(_columns_named(properties))
+        projected = f"{properties['query']}\n| project {', '.join(columns)}"
+        assert kusto.errors(projected) == [], (rule.name, columns)
+        if not rule.is_chain:
+            assert set(columns) <= COLUMNS, rule.name
+    # The check can fail: a step's query returns no ChainKey.
+    step = next(rule for rule in rules if not rule.is_chain)
+    query = _arm(chain_package, step)["resources"][0]["properties"]["query"]
+    assert kusto.errors(f"{query}\n| project ChainKey, EventName")
+
+
+def test_chains_group_by_their_key_and_share_their_steps_entities(
+    chain_context: BuildContext, chain_package: Path
+) -> None:
+    by_id = {rule.id: rule for rule in _expressed(chain_context)}
+    chains = [rule for rule in by_id.values() if rule.is_chain]
+    for rule in by_id.values():
+        properties = _arm(chain_package, rule)["resources"][0]["properties"]
+        grouping = properties["incidentConfiguration"]["groupingConfiguration"]
+        override = properties["alertDetailsOverride"]
+        assert grouping["enabled"] is True and grouping["matchingMethod"] == "Selected"
+        assert "{{UserIdentityArn}}" in override["alertDescriptionFormat"], rule.name
+        if rule.is_chain:
+            assert (grouping["groupByEntities"], grouping["groupByCustomDetails"]) == ([], ["ChainKey"])
+            assert properties["customDetails"]["ChainKey"] == "ChainKey"
+            assert "{{ChainKey}}" in override["alertDisplayNameFormat"], rule.name
+        else:
+            assert (grouping["groupByEntities"], grouping["groupByCustomDetails"]) == (["Account"], [])
+            assert "ChainKey" not in properties["customDetails"]
+
+    def entities(rule: RuleInfo) -> list[dict[str, Any]]:
+        return _arm(chain_package, rule)["resources"][0]["properties"]["entityMappings"]  # type: ignore[no-any-return]
+
+    account = {
+        "entityType": "Account",
+        "fieldMappings": [{"identifier": "FullName", "columnName": "UserIdentityArn"}],
+    }
+    for chain in chains:
+        assert account in entities(chain), chain.name
+        steps = [str(reference.reference) for reference in chain_context.corpus.by_id[chain.id].rules]
+        assert steps and all(step in by_id for step in steps), chain.name
+        for step in steps:
+            assert entities(by_id[step]) == entities(chain), (chain.name, by_id[step].name)
+
+
+def test_the_readme_says_how_chains_and_steps_become_incidents(chain_package: Path) -> None:
+    readme = (chain_package / "README.md").read_text(encoding="utf-8")
+    assert "a chain's alerts by the same ChainKey" in readme
+    assert "Sentinel groups the alerts of one analytics rule only" in readme
 
 
 def test_schedule_severity_and_attack(context: BuildContext, package: Path) -> None:
