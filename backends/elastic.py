@@ -253,6 +253,10 @@ def _with_index(document: dict[str, Any], state: ConversionState) -> dict[str, A
     return document
 
 
+# Words the classic query parser reads as operators when they stand alone.
+_LUCENE_OPERATOR_WORDS = frozenset({"AND", "OR", "NOT", "TO"})
+
+
 class LuceneCloudTrailBackend(SnaptrailBackend, _ElasticCommon, LuceneBackend):
     """Lucene query_string over the AWS integration's documents.
 
@@ -354,6 +358,12 @@ class LuceneCloudTrailBackend(SnaptrailBackend, _ElasticCommon, LuceneBackend):
     def escape_and_quote_field(self, field_name: str) -> str:
         # CloudTrail keys such as `aws:ebs:id` contain `:`, query_string's field separator.
         return super().escape_and_quote_field(field_name).replace(":", "\\:")
+
+    def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
+        # A term that is exactly an operator word is the operator to the query parser; `\AND` is the
+        # term "AND" (a longer term such as `AND*` or `ANDx` lexes as a term already).
+        text = super().convert_value_str(s, state)
+        return "\\" + text if text in _LUCENE_OPERATOR_WORDS else text
 
     def convert_condition_field_eq_val_num(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
