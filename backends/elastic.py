@@ -518,6 +518,15 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
             self._check_wildcards(arg, True)
         return True
 
+    def convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> Any:
+        # As for single values (convert_condition_field_eq_val): `not` over a null test drops the
+        # event, so the list also requires the field.
+        converted = super().convert_condition_as_in_expression(cond, state)
+        field = self.escape_and_quote_field(cond.args[0].field)
+        return f"({field} != null and {converted})"
+
     def convert_condition_field_eq_val_bool(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
