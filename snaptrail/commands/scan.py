@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from snaptrail.corpus import LEVELS
+from snaptrail.spark_scan import LOCAL as SPARK_LOCAL  # pyspark itself is imported only to run
 
 if TYPE_CHECKING:
     from snaptrail.content import Content
@@ -29,7 +30,18 @@ PROG = "snaptrail scan"
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", type=Path, help="log files or folders (.json, .json.gz, .jsonl)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        help="log files or folders (.json, .json.gz, .jsonl); with --engine spark also URIs (s3a://...)",
+    )
+    p.add_argument(
+        "--engine", choices=["duckdb", "spark"], default="duckdb",
+        help="duckdb (default, embedded) or spark (an organisation's logs on a cluster; snaptrail[spark])",
+    )  # fmt: skip
+    p.add_argument(
+        "--master", default=None, help=f"with --engine spark: the Spark master URL (default {SPARK_LOCAL})"
+    )
     p.add_argument(
         "--format", choices=["table", "jsonl", "html"], default="table",
         help="table (default), one JSON object per alert, or one self-contained HTML page",
@@ -82,10 +94,27 @@ def run(args: argparse.Namespace, content_for: Callable[[argparse.Namespace, str
     from snaptrail.scan import scan
 
     content = content_for(args, "scan")
-    settings = content.config.scan
-    limits = Limits(settings.max_record_bytes, settings.max_record_depth)
-    with _progress(sys.stderr.isatty()) as progress:
-        result = scan(args.paths, content.rules, content.config, content.filters, limits, progress)
+    if args.engine == "spark":
+        spark_result = _on_spark(args, content)
+        if spark_result is None:
+            return 2
+        result = spark_result
+    else:
+        uris = [path for path in args.paths if "://" in path]
+        if uris:
+            _say(f"{uris[0]}: a URI needs --engine spark; the embedded engine reads local files and folders")
+            return 2
+        settings = content.config.scan
+        limits = Limits(settings.max_record_bytes, settings.max_record_depth)
+        with _progress(sys.stderr.isatty()) as progress:
+            result = scan(
+                [Path(p) for p in args.paths],
+                content.rules,
+                content.config,
+                content.filters,
+                limits,
+                progress,
+            )
     floor = LEVELS.index(args.min_level)
     shown = [alert for alert in result.alerts if LEVELS.index(alert.level) >= floor]
     if args.format == "jsonl":
@@ -110,15 +139,40 @@ def run(args: argparse.Namespace, content_for: Callable[[argparse.Namespace, str
     return status
 
 
+def _on_spark(args: argparse.Namespace, content: Content) -> ScanResult | None:
+    """The rules and chains on Spark (snaptrail.spark_scan); Spark reads the logs itself, so the
+    reading summary has no per-record accounting."""
+    try:
+        import pyspark  # noqa: F401
+
+        from snaptrail.spark_scan import TARGET, scan_on_spark
+    except ImportError as error:
+        _say(f"--engine spark needs pyspark ({error.name} is not installed): pip install 'snaptrail[spark]'")
+        return None
+    from snaptrail.cloudtrail.records import ReadReport
+    from snaptrail.corpus import Corpus
+    from snaptrail.scan import ScanResult
+
+    corpus = Corpus.load(content.rules, content.filters, content.config)
+    compiled = corpus.compiled(TARGET)
+    failed = [conversion for conversion in compiled.values() if not conversion.ok]
+    alerts = scan_on_spark(args.paths, corpus, args.master or SPARK_LOCAL)
+    _say(f"on Spark ({args.master or SPARK_LOCAL}): Spark read the logs; records are not counted or checked")
+    return ScanResult(alerts, ReadReport(), failed, corpus.filters, rules=len(compiled) - len(failed))
+
+
 def _summary(args: argparse.Namespace, result: ScanResult, shown: list[Alert]) -> None:
     read = result.read
     below = len(result.alerts) - len(shown) if args.format != "html" else 0
-    _say(
-        f"{read.read} records from {read.files} files ({read.parsed} about the rules' events, parsed), "
-        f"{len(shown)} alerts{f' ({below} below --min-level left out)' if below else ''}; "
-        f"{len(read.problems)} unreadable, {read.duplicates} duplicate records (read once), "
-        f"{read.skipped_files} files skipped"
-    )
+    alerts = f"{len(shown)} alerts{f' ({below} below --min-level left out)' if below else ''}"
+    if args.engine == "spark":
+        _say(alerts)
+    else:
+        _say(
+            f"{read.read} records from {read.files} files ({read.parsed} about the rules' events, parsed), "
+            f"{alerts}; {len(read.problems)} unreadable, {read.duplicates} duplicate records (read once), "
+            f"{read.skipped_files} files skipped"
+        )
     by_rule = Counter((alert.level, alert.title) for alert in shown)
     for (level, title), count in sorted(
         by_rule.items(), key=lambda item: (-LEVELS.index(item[0][0]), item[0][1])
