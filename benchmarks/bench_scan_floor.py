@@ -85,6 +85,13 @@ def _rss_mb(pid: int) -> int:
     return 0
 
 
+def _reason(stderr: str) -> str:
+    """The line of a failed scan's stderr that says why (an error, else its last line), shortened."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    named = [line for line in lines if "Error" in line or "error:" in line]
+    return (named or lines or ["no output"])[0][:160]
+
+
 def scan(logs: Path, timeout: float, rss_cap_mb: int) -> ScanRun:
     """One `snaptrail scan` of `logs`, guarded; its own rusage gives the peak RSS."""
     with tempfile.TemporaryDirectory() as work:
@@ -125,7 +132,7 @@ def scan(logs: Path, timeout: float, rss_cap_mb: int) -> ScanRun:
             for line in lines:
                 alert = json.loads(line)
                 alerts[(alert["rule_id"], tuple(alert["event_ids"]))] += 1
-        status_text = "ok" if process.returncode == 0 else f"exit {process.returncode}"
+        status_text = "ok" if process.returncode == 0 else f"exit {process.returncode}: {_reason(stderr)}"
         return ScanRun(seconds, peak_mb, status_text, alerts, stderr)
 
 
@@ -189,7 +196,7 @@ def measure(size: int, folder: Path, args: argparse.Namespace) -> Row:
         runs.append(run)
         print(f"  scan {run.seconds:.1f} s, peak {run.peak_mb} MB, {run.status}", file=sys.stderr)
         if run.status != "ok":
-            print("  " + "\n  ".join(run.stderr.strip().splitlines()[-5:]), file=sys.stderr)
+            print("  " + "\n  ".join(run.stderr.strip().splitlines()[-12:]), file=sys.stderr)
             break
     expected = corpus.expected()
     last = runs[-1]
