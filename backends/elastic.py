@@ -9,8 +9,11 @@ What each language can read (and what snaptrail does about it):
 * Lucene query_string reads flattened sub-fields directly; keyword matching is case-sensitive,
   so Sigma's case-insensitive default is written as a regexp with `[Aa]` character classes.
 * EQL rejects the `flattened` type ("Cannot use field ... with unsupported type [flattened]"),
-  and substring tests on the `{k=v}` keyword string cannot tell `add` from `remove` exactly, so
-  nested paths are a TargetLimitation on EQL.
+  and substring tests on the `{k=v}` keyword string cannot tell `add` from `remove` exactly. EQL
+  reads nested paths from the keyword fields snaptrail's ingest pipeline adds instead
+  (`snaptrail.*`, see `extracted_field` and snaptrail.build.ingest_pipeline): one keyword per
+  registry path under the four objects; an array path is one keyword holding every value with a
+  tab before and after it, so EQL tests it as one string (membership, prefix, suffix, substring).
 * ES|QL reads a flattened sub-field only through FIELD_EXTRACT (Elasticsearch 9.5+), which
   returns a keyword, multivalued for array leaves.
 All three need the integration's flattened fields; see the README for that setting.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from typing import Any, ClassVar
@@ -43,11 +47,7 @@ from sigma.types import (
 )
 
 from snaptrail.backends.chains import Chain, ChainStep, SlidingWindowChains
-from snaptrail.backends.cloudtrail_pipeline import (
-    NotExpressible,
-    cloudtrail_logsource,
-    cloudtrail_pipeline,
-)
+from snaptrail.backends.cloudtrail_pipeline import cloudtrail_logsource, cloudtrail_pipeline
 from snaptrail.backends.errors import TargetLimitation
 from snaptrail.backends.expression_base import CloudTrailExpressionBackend, lowercase, plain_text
 from snaptrail.backends.plugin import SnaptrailBackend, index_patterns
@@ -60,7 +60,7 @@ from snaptrail.backends.values import (
     python_regex_to_lucene,
     wildcard_determinized_states,
 )
-from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
+from snaptrail.cloudtrail.registry import CloudTrailPath, Registry, load_json_data, registry
 
 DEFAULT_INDEX = "logs-aws.cloudtrail-*"
 FLATTENED_PREFIX = "aws.cloudtrail.flattened."
@@ -103,13 +103,71 @@ def elastic_name(path: CloudTrailPath) -> str:
     raise ValueError(f"the AWS integration stores no field for '{path.sigma_name}'")
 
 
+# The keyword fields snaptrail's ingest pipeline (logs-aws.cloudtrail@custom) adds beside the
+# flattened objects: EQL cannot read flattened sub-fields, but it reads keywords.
+EXTRACTED_PREFIX = "snaptrail."
+# Between and around the values of an array path in its one keyword. CloudTrail's identifiers, ARNs,
+# account ids and enum values hold no tab, so `<tab>v<tab>` is exactly "an element equals v".
+ELEMENT_SEPARATOR = "\t"
+
+
+def extracted_field(path: CloudTrailPath) -> str:
+    """The keyword field snaptrail's ingest pipeline writes for a path under one of the four objects
+    (`requestParameters.a.items[].b` -> `snaptrail.request_parameters.a.items.b`)."""
+    _, _, objects = _mapping()
+    if path.root not in objects or len(path.steps) < 2:
+        raise ValueError(f"'{path.sigma_name}' is not a path inside a CloudTrail object")
+    rest = ".".join(step.name for step in path.steps[1:])
+    return EXTRACTED_PREFIX + objects[path.root].removeprefix(FLATTENED_PREFIX) + "." + rest
+
+
+def extracted_paths() -> list[CloudTrailPath]:
+    """Every registry path (overlays included) the ingest pipeline copies to a keyword, by field name.
+
+    The pipeline is generated from the registry, like the targets' field mappings: a rule that needs
+    a new path declares it there and the next build's pipeline writes it. A field that is also the
+    parent of another cannot be both a keyword and an object in one mapping, so that is an error."""
+    return list(_extracted_in(registry()))
+
+
+@cache
+def _extracted_in(known: Registry) -> tuple[CloudTrailPath, ...]:
+    # Per registry object: use_overlays() makes a new one, and with it a new list.
+    _, _, objects = _mapping()
+    paths = {
+        path.sigma_name: path
+        for spec in known.events.values()
+        for path in spec.fields.values()
+        if path.root in objects and len(path.steps) > 1
+    }
+    ordered = sorted(paths.values(), key=extracted_field)
+    names = {extracted_field(path) for path in ordered}
+    for name in sorted(names):
+        parts = name.split(".")
+        for end in range(1, len(parts)):
+            parent = ".".join(parts[:end])
+            if parent in names:
+                raise ValueError(
+                    f"registry: '{parent}' would be both a keyword and the object holding '{name}' "
+                    "in the ingest pipeline's fields; a path cannot be both a value and an object"
+                )
+    return tuple(ordered)
+
+
+def joined_fields() -> frozenset[str]:
+    """The extracted fields of array paths: one keyword of tab-delimited values each."""
+    return _joined_in(registry())
+
+
+@cache
+def _joined_in(known: Registry) -> frozenset[str]:
+    return frozenset(extracted_field(path) for path in _extracted_in(known) if path.has_array)
+
+
 def eql_name(path: CloudTrailPath) -> str:
     name = elastic_name(path)
     if name.startswith(FLATTENED_PREFIX):
-        raise NotExpressible(
-            "Elasticsearch EQL cannot read sub-fields of the flattened type, and substring tests on "
-            "aws.cloudtrail.request_parameters are not exact; use elastic-lucene or elastic-esql"
-        )
+        return extracted_field(path)
     return name
 
 
@@ -224,7 +282,7 @@ class _ElasticCommon(_LuceneDialect, SlidingWindowChains):
         return threat(parse_attack_tags(f"{tag.namespace}.{tag.name}" for tag in tags))  # type: ignore[arg-type]
 
     def _refuse_flattened_compare(self, cond: ConditionFieldEqualsValueExpression) -> None:
-        if str(cond.field).startswith(FLATTENED_PREFIX):
+        if str(cond.field).startswith((FLATTENED_PREFIX, EXTRACTED_PREFIX)):
             raise self.limitation(
                 cond.field, "flattened values are keywords, so a numeric comparison would be textual"
             )
@@ -308,6 +366,11 @@ class LuceneCloudTrailBackend(SnaptrailBackend, _ElasticCommon, LuceneBackend):
 
     def wrap_siem_rule_ndjson(self, rule: SigmaRule, search: str, state: ConversionState) -> dict[str, Any]:
         return _with_index(LuceneBackend.finalize_query_siem_rule_ndjson(self, rule, search, 0, state), state)
+
+    # `|exists: false`: a clause that only excludes matches nothing on its own in the classic query
+    # parser (inside OR), and `not` over upstream's `NOT _exists_:x` gives `NOT NOT _exists_:x`, which the
+    # parser rejects; the excluded set is taken from every document instead.
+    field_not_exists_expression: ClassVar[str] = "(*:* NOT _exists_:{field})"
 
     # Upstream's escapes, plus the whitespace that ends a term in the query parser (Lucene's
     # _WHITESPACE: space, tab, newline, carriage return, ideographic space); `\c` is `c` in a term.
@@ -461,7 +524,15 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
                 f"sequence by {', '.join(next(iter(keys)))} with maxspan={span}\n"
                 f"  [any where {either}] with runs={chain.threshold}"
             )
-        raise TargetLimitation(chain.rule, None, self.target, "EQL cannot count distinct values in a window")
+        raise TargetLimitation(
+            chain.rule,
+            None,
+            self.target,
+            "EQL cannot count distinct values in a window: a sequence relates its events only through "
+            "equal join keys, so it cannot require their values to differ; a count of events "
+            "(event_count, a sequence `with runs`) is expressible, and distinct counts over sliding "
+            "windows run on duckdb, splunk, sentinel and spark",
+        )
 
     # ---- strings ---------------------------------------------------------------------------------
     # EQL wildcard patterns (`:`, `like`, `like~`) have no escape: Elasticsearch reads every `*` and
@@ -471,6 +542,15 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
 
     def quote_string(self, text: str) -> str:
         return eql_string(text)
+
+    def escape_and_quote_field(self, field_name: str) -> str:
+        # A registry step such as `aws:ebs:id` is no EQL identifier: that step alone is escaped with
+        # backticks (EQL, Elasticsearch's and the eql package's, resolves `a.b.`c:d`` step by step).
+        if str(field_name).startswith(EXTRACTED_PREFIX):
+            return ".".join(
+                step if _EQL_IDENTIFIER.fullmatch(step) else f"`{step}`" for step in field_name.split(".")
+            )
+        return super().escape_and_quote_field(field_name)
 
     @classmethod
     def _pattern_safe(cls, value: SigmaString) -> bool:
@@ -487,6 +567,8 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
     def _eql_string_condition(self, cond: ConditionFieldEqualsValueExpression, cased: bool) -> str:
         value: SigmaString = cond.value
         field = self.escape_and_quote_field(cond.field)
+        if cond.field in joined_fields():
+            value = self._element_value(cond)
         if not self._pattern_safe(value):
             return f"{field} regex {eql_string(lucene_regex_for_wildcards(value, not cased))}"
         self._check_wildcards(cond, not cased)
@@ -496,10 +578,42 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
             operator = ":"  # case-insensitive, with wildcards
         return f"{field}{operator}{eql_string(self._pattern(value))}"
 
+    def _element_value(self, cond: ConditionFieldEqualsValueExpression) -> SigmaString:
+        """A value tested against one element of an array path's tab-delimited keyword, as a pattern
+        over the whole keyword; a limitation when the tabs cannot confine the test to one element."""
+        value: SigmaString = cond.value
+        if _holds_tab(value):
+            raise self.limitation(
+                cond.field,
+                "an array path's ingest-pipeline keyword delimits its values with tabs, so a value "
+                "holding a tab cannot be matched exactly",
+            )
+        pattern = element_pattern(value)
+        if pattern is None:
+            raise self.limitation(
+                cond.field,
+                "on an array path's ingest-pipeline keyword (tab-delimited values) EQL can test a value, a "
+                "prefix, a suffix or a substring of one element, not other wildcard patterns",
+            )
+        return pattern
+
+    def _as_keyword_text(self, cond: ConditionFieldEqualsValueExpression, text: str) -> str:
+        # The ingest pipeline writes numbers and booleans as Java prints them ("22", "true").
+        keyword = ConditionFieldEqualsValueExpression(cond.field, SigmaString(text))
+        keyword.parent = cond.parent
+        return self._eql_string_condition(keyword, cased=True)
+
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
         return self._eql_string_condition(cond, cased=False)
+
+    def convert_condition_field_eq_val_num(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        if str(cond.field).startswith(EXTRACTED_PREFIX):
+            return self._as_keyword_text(cond, str(cond.value))
+        return super().convert_condition_field_eq_val_num(cond, state)
 
     def convert_condition_field_eq_val_str_case_sensitive(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -513,6 +627,10 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
             return False
         for arg in cond.args:
             value = arg.value
+            if str(arg.field).startswith(EXTRACTED_PREFIX) and (
+                arg.field in joined_fields() or not isinstance(value, SigmaString)
+            ):
+                return False  # each value is a pattern over the tab-delimited keyword, or a keyword text
             if isinstance(value, SigmaCasedString) or not self._pattern_safe(value):
                 return False
             self._check_wildcards(arg, True)
@@ -531,11 +649,21 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
         # EQL's `:` takes strings only; a boolean field is compared with `==`.
-        return f"{self.escape_and_quote_field(cond.field)} == {'true' if cond.value.boolean else 'false'}"
+        text = "true" if cond.value.boolean else "false"
+        if str(cond.field).startswith(EXTRACTED_PREFIX):
+            return self._as_keyword_text(cond, text)
+        return f"{self.escape_and_quote_field(cond.field)} == {text}"
 
     def convert_condition_field_eq_val_re(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
+        if cond.field in joined_fields():
+            raise self.limitation(
+                cond.field,
+                "a regular expression cannot be confined to one element of an array path's "
+                "ingest-pipeline keyword (tab-delimited values); a prefix, suffix, substring or exact "
+                "value can",
+            )
         # Upstream always emits case-insensitive `regex~`; Sigma regexes are case-sensitive.
         operator = "regex~" if _ignorecase(cond.value) else "regex"
         translated = self._lucene_regex(cond, "EQL")
@@ -568,10 +696,32 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
         return _with_index(document, state)
 
 
+def element_pattern(value: SigmaString) -> SigmaString | None:
+    """The wildcard pattern over tab-delimited values (`<tab>v1<tab>v2<tab>`, as the ingest pipeline's
+    array keywords hold them and as ES|QL joins a multivalued column) that holds when one element
+    equals the value, or has it as prefix, suffix or substring (pySigma's startswith / endswith /
+    contains); None for other wildcard uses, which the tabs cannot confine to one element."""
+    multi, tab = SpecialChars.WILDCARD_MULTI, ELEMENT_SEPARATOR
+    if not value.contains_special():
+        return multi + (tab + value + tab) + multi
+    if value.endswith(multi) and not value[:-1].contains_special():
+        return multi + (tab + value[:-1]) + multi
+    if value.startswith(multi) and not value[1:].contains_special():
+        return multi + (value[1:] + tab) + multi
+    if value.startswith(multi) and value.endswith(multi) and not value[1:-1].contains_special():
+        return multi + value[1:-1] + multi
+    return None
+
+
+def _holds_tab(value: SigmaString) -> bool:
+    return any(isinstance(part, str) and ELEMENT_SEPARATOR in part for part in value.s)
+
+
 # The escapes of each string grammar (EqlBase.g4 / the eql package's DQ_STRING; EsqlBaseLexer's
 # QUOTED_STRING). EQL strings cannot hold a raw CR or LF and ES|QL strings neither; every other
 # character may stand as it is. A tab is written `\t` as well: the ES|QL multivalue patterns delimit
 # elements with it, which reads better as an escape.
+_EQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 _ESQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -769,13 +919,13 @@ class EsqlCloudTrailBackend(
             return self.mv_contains_expression.format(
                 field=f"to_lower({expr})", value=self.convert_value_str(value.lower(), state)
             )
-        if any(isinstance(part, str) and "\t" in part for part in value.s):
+        if _holds_tab(value):
             raise self.limitation(
                 cond.field,
                 "on a multivalued (array) value ES|QL patterns test the values joined with a tab, so a "
                 "value holding a tab cannot be matched exactly",
             )
-        pattern = self._mv_pattern(value)
+        pattern = element_pattern(value)
         if pattern is None:
             raise self._multivalue_limitation(cond)
         joined = self.mv_joined_expression.format(field=expr)
@@ -783,18 +933,6 @@ class EsqlCloudTrailBackend(
             joined, pattern = f"to_lower({joined})", pattern.lower()
         return self.mv_like_expression.format(joined=joined, value=self.convert_value_str(pattern, state))
 
-    @staticmethod
-    def _mv_pattern(value: SigmaString) -> SigmaString | None:
-        """The LIKE pattern over the tab-joined values for a prefix, suffix or substring value
-        (pySigma's tests for startswith/endswith/contains), or None for other wildcard uses."""
-        multi, tab = SpecialChars.WILDCARD_MULTI, "\t"
-        if value.endswith(multi) and not value[:-1].contains_special():
-            return multi + (tab + value[:-1]) + multi
-        if value.startswith(multi) and not value[1:].contains_special():
-            return multi + (value[1:] + tab) + multi
-        if value.startswith(multi) and value.endswith(multi) and not value[1:-1].contains_special():
-            return multi + value[1:-1] + multi
-        return None
 
 
 __all__ = [

@@ -9,6 +9,10 @@ value encodings the integration's ingest pipeline applies on the way:
   ``java.util.HashMap`` iteration order) and as a ``flattened`` object;
 * dates are re-rendered by the date processor (ISO 8601, milliseconds, ``Z``).
 
+On top of the integration, the document carries what snaptrail's own ingest pipeline
+(``logs-aws.cloudtrail@custom``, snaptrail.build.ingest_pipeline) adds from the flattened objects as the
+integration leaves them: a ``snaptrail.*`` keyword per registry path (``extracted_keywords``).
+
 Enrichments that need outside data or change between package versions (geo/AS lookup, user-agent
 parsing, ``related.*``, actor/target entities, ``user.email``/``user.domain`` splitting,
 ``event.category``/``event.type`` overrides, ``event.created``, ``ecs.version``) are not produced.
@@ -24,6 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from snaptrail.backends.elastic import ELEMENT_SEPARATOR, extracted_field, extracted_paths
 from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
 
 # Limits from the integration's field definitions: the flattened copy is only written when the
@@ -227,6 +232,34 @@ def _dedupe(values: list[Any]) -> list[Any]:
     return seen
 
 
+def extracted_keywords(document: dict[str, Any]) -> dict[str, str]:
+    """The keywords snaptrail's ingest pipeline writes, read from the flattened objects of the document
+    as the integration leaves it (an object too long for its flattened copy yields none): each scalar
+    value the path reaches, printed as Java prints it; an array path's values each with a tab before
+    and after (``"\\t111122223333\\t444455556666\\t"``), a scalar path's value as it is."""
+    flattened = document.get("aws", {}).get("cloudtrail", {}).get("flattened", {})
+    objects = {entry["source"]: entry["flattened_field"] for entry in _mapping()["objects"]}
+    prefix = "aws.cloudtrail.flattened."
+    keywords: dict[str, str] = {}
+    for path in extracted_paths():
+        stored = flattened.get(objects[path.root].removeprefix(prefix))
+        if stored is None:
+            continue
+        texts = [
+            java_to_string(value)
+            for value in path.values_in({path.root: stored})
+            if isinstance(value, (str, int, float, bool))
+        ]
+        if not texts:
+            continue
+        if path.has_array:
+            tab = ELEMENT_SEPARATOR
+            keywords[extracted_field(path)] = tab + tab.join(texts) + tab
+        else:
+            keywords[extracted_field(path)] = texts[0]
+    return keywords
+
+
 def to_ecs_document(record: dict[str, Any]) -> dict[str, Any]:
     """The nested document Elastic stores in ``logs-aws.cloudtrail-*`` for one raw CloudTrail record."""
     mapping = _mapping()
@@ -260,6 +293,9 @@ def to_ecs_document(record: dict[str, Any]) -> dict[str, Any]:
         _put(document, entry["string_field"], text)
         if len(text) < _FLATTENED_MAX_CHARS:
             _put(document, entry["flattened_field"], value)
+
+    for field, text in extracted_keywords(document).items():
+        _put(document, field, text)
 
     event = document.setdefault("event", {})
     event["kind"] = "event"
