@@ -57,6 +57,7 @@ from snaptrail.backends.values import (
     NotTranslatable,
     has_letters,
     lucene_regex_for_wildcards,
+    lucene_regex_literal,
     python_regex_to_lucene,
     wildcard_determinized_states,
 )
@@ -568,7 +569,10 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
         value: SigmaString = cond.value
         field = self.escape_and_quote_field(cond.field)
         if cond.field in joined_fields():
-            value = self._element_value(cond)
+            element = self._element_condition(cond, cased)
+            if element is not None:
+                return element
+            value = element_pattern(value)  # type: ignore[assignment]  # not None: checked above
         if not self._pattern_safe(value):
             return f"{field} regex {eql_string(lucene_regex_for_wildcards(value, not cased))}"
         self._check_wildcards(cond, not cased)
@@ -578,9 +582,10 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
             operator = ":"  # case-insensitive, with wildcards
         return f"{field}{operator}{eql_string(self._pattern(value))}"
 
-    def _element_value(self, cond: ConditionFieldEqualsValueExpression) -> SigmaString:
-        """A value tested against one element of an array path's tab-delimited keyword, as a pattern
-        over the whole keyword; a limitation when the tabs cannot confine the test to one element."""
+    def _element_condition(self, cond: ConditionFieldEqualsValueExpression, cased: bool) -> str | None:
+        """A value tested against one element of an array path's tab-delimited keyword: None when it is
+        a pattern over the whole keyword (value, prefix, suffix, substring: the caller renders it), else
+        a full-match `regex` whose wildcards cannot cross a tab; a limitation for a value with a tab."""
         value: SigmaString = cond.value
         if _holds_tab(value):
             raise self.limitation(
@@ -588,14 +593,20 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
                 "an array path's ingest-pipeline keyword delimits its values with tabs, so a value "
                 "holding a tab cannot be matched exactly",
             )
-        pattern = element_pattern(value)
-        if pattern is None:
+        if element_pattern(value) is not None:
+            return None
+        tab = ELEMENT_SEPARATOR
+        body = value.map_str_parts(lambda text: lucene_regex_literal(text, not cased)).convert(
+            escape_char=None, wildcard_multi=f"[^{tab}]*", wildcard_single=f"[^{tab}]"
+        )
+        regex = f".*{tab}{body}{tab}.*"
+        if len(regex) > MAX_REGEX_LENGTH:
             raise self.limitation(
                 cond.field,
-                "on an array path's ingest-pipeline keyword (tab-delimited values) EQL can test a value, a "
-                "prefix, a suffix or a substring of one element, not other wildcard patterns",
+                f"the value needs a {len(regex)} character regexp and Elasticsearch refuses regexps "
+                f"longer than {MAX_REGEX_LENGTH} (index.max_regex_length)",
             )
-        return pattern
+        return f"{self.escape_and_quote_field(cond.field)} regex {eql_string(regex)}"
 
     def _as_keyword_text(self, cond: ConditionFieldEqualsValueExpression, text: str) -> str:
         # The ingest pipeline writes numbers and booleans as Java prints them ("22", "true").

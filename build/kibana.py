@@ -21,6 +21,13 @@ from sigma.correlations import SigmaCorrelationTimespan
 
 from snaptrail.attack import attack_data
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
+from snaptrail.build.ingest_pipeline import (
+    COMPONENT_TEMPLATE_FILE,
+    PIPELINE_FILE,
+    PIPELINE_NAME,
+    pipeline_fields,
+    write_ingest_pipeline,
+)
 from snaptrail.build.render import render
 from snaptrail.config import ElasticLanguage, ElasticSettings
 
@@ -175,6 +182,8 @@ def setup_guide(language: Language, query: str, config: ElasticSettings) -> str:
     return render(
         "elastic/setup.md",
         flattened="aws.cloudtrail.flattened." in query,
+        extracted="snaptrail." in query and language.key == "eql",
+        pipeline_file=PIPELINE_FILE,
         esql=language.key == "esql",
         field_extract="field_extract(" in query.lower(),
         timestamp_override=config.timestamp_override,
@@ -289,6 +298,11 @@ def _readme(
         table=sorted(documents, key=lambda d: (-d["risk_score"], d["name"])),
         left_out=left_out,
         provenance=context.provenance(),
+        pipeline_name=PIPELINE_NAME,
+        pipeline_file=PIPELINE_FILE,
+        component_template_file=COMPONENT_TEMPLATE_FILE,
+        extracted_fields=pipeline_fields(),
+        uses_extracted=any(d["language"] == "eql" and "snaptrail." in d["query"] for d in documents),
     )
 
 
@@ -302,4 +316,4 @@ def write_kibana(context: BuildContext, out: Path) -> list[Path]:
     )
     readme = folder / "README.md"
     readme.write_text(_readme(context, documents, left_out), encoding="utf-8")
-    return [ndjson, readme]
+    return [ndjson, readme, *write_ingest_pipeline(folder, context.version)]
