@@ -26,7 +26,7 @@ from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
-from sigma.types import SigmaCIDRExpression, SigmaString
+from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString
 
 from snaptrail.backends.chains import Chain, ChainStep, SlidingWindowChains
 from snaptrail.backends.cloudtrail_pipeline import cloudtrail_pipeline
@@ -39,11 +39,45 @@ from snaptrail.cloudtrail.registry import CloudTrailPath, Step
 # parser); other keys go in brackets, `['key']`, which ends at the first `']`.
 _DOTTED_KEY = re.compile(r"[A-Za-z0-9_:@$-]+")
 ELEMENT = "x"  # the lambda variable of any-element predicates
+END_OF_TEXT = r"(?![\s\S])"  # no character follows, line break or not
 
 
 def spark_string(text: str) -> str:
     """A Spark SQL string literal: backslash and quote escaped with a backslash."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def end_of_text_anchors(regex: str) -> str:
+    r"""The regex with each `$` anchor (not escaped, outside a character class) as `(?![\s\S])`: the end
+    of the text in Java (as `\z`) and in Python's re, which pySigma checks every regex with."""
+    out: list[str] = []
+    depth = 0  # character class nesting (Java allows classes inside classes)
+    index = 0
+    while index < len(regex):
+        char = regex[index]
+        if char == "\\":
+            out.append(regex[index : index + 2])
+            index += 2
+            continue
+        if char == "[":
+            depth += 1
+            out.append(char)
+            # A `]` right after `[` or `[^` is a literal member, not the end of the class.
+            if regex.startswith("^", index + 1):
+                out.append("^")
+                index += 1
+            if regex.startswith("]", index + 1):
+                out.append("]")
+                index += 1
+        elif char == "]" and depth:
+            depth -= 1
+            out.append(char)
+        elif char == "$" and not depth:
+            out.append(END_OF_TEXT)
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def spark_pipeline() -> ProcessingPipeline:
@@ -164,6 +198,16 @@ class SparkBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExpressionBa
         self, cond: ConditionOR | ConditionAND, state: ConversionState
     ) -> Any:
         return super().convert_condition_as_in_expression(self.lowercase_list(cond), state)
+
+    def convert_value_re(self, r: SigmaRegularExpression, state: ConversionState) -> Any:
+        r"""Java's regexes read `$` and `.` by line terminators that RE2, Lucene and the SIEMs do not:
+        `(?d)` (UNIX_LINES) makes `\n` the only one, and without the m flag `$` is the end of the text
+        (END_OF_TEXT), where Java would also match it before a final line break."""
+        text = str(r.regexp)
+        if SigmaRegularExpressionFlag.MULTILINE not in r.flags:
+            text = end_of_text_anchors(text)
+        rewritten = SigmaRegularExpression(text, r.flags)
+        return "(?d)" + str(super().convert_value_re(rewritten, state))
 
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
