@@ -669,12 +669,13 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
         if cond.field in joined_fields():
-            raise self.limitation(
-                cond.field,
-                "a regular expression cannot be confined to one element of an array path's "
-                "ingest-pipeline keyword (tab-delimited values); a prefix, suffix, substring or exact "
-                "value can",
-            )
+            # One element of the tab-delimited keyword: the full-match regex between two tabs, with
+            # every negated class also excluding the tab, so the regex cannot reach a neighbour.
+            element = _without_tab(self._lucene_regex(cond, "EQL"))
+            tab = ELEMENT_SEPARATOR
+            operator = "regex~" if _ignorecase(cond.value) else "regex"
+            pattern = eql_string(f".*{tab}({element}){tab}.*")
+            return f"{self.escape_and_quote_field(cond.field)} {operator} {pattern}"
         # Upstream always emits case-insensitive `regex~`; Sigma regexes are case-sensitive.
         operator = "regex~" if _ignorecase(cond.value) else "regex"
         translated = self._lucene_regex(cond, "EQL")
@@ -722,6 +723,33 @@ def element_pattern(value: SigmaString) -> SigmaString | None:
     if value.startswith(multi) and value.endswith(multi) and not value[1:-1].contains_special():
         return multi + value[1:-1] + multi
     return None
+
+
+def _without_tab(regex: str) -> str:
+    """A Lucene regexp that matches what `regex` matches, except strings holding a tab: a negated class
+    `[^...]` also excludes the tab, and `.` (any character) becomes "any character but a tab"."""
+    out, i, in_class = [], 0, False
+    while i < len(regex):
+        char = regex[i]
+        if char == "\\":
+            out.append(regex[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if regex.startswith("[^", i):
+                out.append("[^" + ELEMENT_SEPARATOR)
+                i += 2
+                continue
+        elif char == ".":
+            out.append(f"[^{ELEMENT_SEPARATOR}]")  # any character of the element
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def _holds_tab(value: SigmaString) -> bool:

@@ -17,6 +17,7 @@ import yaml
 
 from snaptrail.backends.elastic import ecs_field_types
 from snaptrail.build.context import BuildContext
+from snaptrail.build.ingest_pipeline import COMPONENT_TEMPLATE_FILE, PIPELINE_FILE
 from snaptrail.build.kibana import LANGUAGES, NDJSON, SEVERITY, write_kibana
 from snaptrail.config import Config, ConfigError, load_config
 
@@ -135,7 +136,7 @@ def test_esql_queries_parse_with_elastic_esql(documents: list[dict[str, Any]]) -
 def test_two_builds_are_byte_identical(tmp_path: Path, built: Path) -> None:
     write_kibana(_context(), tmp_path)
     names = sorted(p.name for p in (built / "elastic").iterdir())
-    assert names == ["README.md", NDJSON]
+    assert names == sorted(["README.md", COMPONENT_TEMPLATE_FILE, PIPELINE_FILE, NDJSON])
     _, mismatch, errors = filecmp.cmpfiles(built / "elastic", tmp_path / "elastic", names, shallow=False)
     assert not mismatch and not errors
     for line in (built / "elastic" / NDJSON).read_text(encoding="utf-8").splitlines():
