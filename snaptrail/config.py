@@ -455,9 +455,9 @@ class ContentSettings(_Strict):
 
 # --- scan ----------------------------------------------------------------------------------------------
 
-# CloudTrail caps an event at 256 KB (larger request or response elements are omitted by CloudTrail
-# itself), and its records nest about a dozen levels. The defaults leave generous room above both; a
-# record beyond them is named as unreadable instead of holding the scan's memory or stack.
+# CloudTrail leaves out request and response elements larger than 100 KB, and its event data stores
+# cap an event at 256 KB (1 MB with MaxEventSize Large); records nest about a dozen levels. A record
+# beyond the limits is named as unreadable instead of holding the scan's memory or stack.
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_RECORD_DEPTH = 64
 
@@ -465,9 +465,9 @@ MAX_RECORD_DEPTH = 64
 class ScanSettings(_Strict):
     """`scan:`: the limits beyond which a record is named as unreadable and left out."""
 
-    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024, description="largest record read, in bytes")
+    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024, description="largest record, in bytes")
     # Python's JSON parser gives up near 1,000 levels whatever the setting.
-    max_record_depth: int = Field(default=MAX_RECORD_DEPTH, ge=8, le=900, description="deepest nesting read")
+    max_record_depth: int = Field(default=MAX_RECORD_DEPTH, ge=8, le=900, description="deepest nesting")
 
 
 class Config(_Strict):
