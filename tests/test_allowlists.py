@@ -134,7 +134,9 @@ def _written(entry: str, rule_id: str, target: str) -> str:
     """How the entry reaches the query: a principal as a value; an account of a share as the last of
     the regexes of values outside the list (plugin.outside_regexes), the entry but its last digit."""
     if rule_id == SHARED:
-        return outside_regexes([entry])[-1].strip("^$")
+        regex = outside_regexes([entry])[-1].strip("^$")
+        # EQL tests one element of the tab-joined keyword, so its classes also exclude the tab.
+        return regex.replace("[^", "[^\\t") if target == "elastic-eql" else regex
     return lucene_regex_literal(entry, True) if target == "elastic-lucene" else entry
 
 
