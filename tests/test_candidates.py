@@ -28,15 +28,42 @@ def _rules(*detections: str) -> list[SigmaRule]:
     return list(SigmaCollection.from_yaml(text).rules)  # type: ignore[arg-type]
 
 
-def test_every_shipped_rule_pins_its_event_names() -> None:
+def test_every_shipped_rule_pins_its_event_names(tmp_path: Path) -> None:
     rules = [rule for rule in rule_corpus(with_filters=True).collection.rules if isinstance(rule, SigmaRule)]
     found = candidates(rules)
     assert found.names is not None and found.unconstrained == ()
-    for case in all_cases():  # every record a rule matches is parsed
-        if not case.expect_match:
-            continue
-        name = case.record["eventName"]
+    positives = {case.record["eventID"]: case.record for case in all_cases() if case.expect_match}
+    for record in positives.values():
+        name = record["eventName"]
         assert name.encode() in found.names, name
+    # Every record a rule matches passes the sieve of names and literals, written as CloudTrail
+    # writes a log file (compact, eventVersion first), and as upper case where Sigma ignores case.
+    records = [{"eventVersion": r.get("eventVersion", "1.08")} | r for r in positives.values()]
+    path = tmp_path / "trail.json"
+    path.write_bytes(_s3(records))
+    assert {r.event_id for r in read_file(path, Limits(), found.names).records} == set(positives)
+
+
+def test_a_name_with_rules_that_need_literals_is_parsed_only_with_them(tmp_path: Path) -> None:
+    detection = (
+        "detection:\n  s:\n    eventSource: kms.amazonaws.com\n    eventName: Decrypt\n"
+        "    requestParameters.encryptionContext.aws:ebs:id|exists: true\n  condition: s\n"
+    )
+    names = candidates(_rules(detection)).names
+    assert names is not None
+    base = {"eventVersion": "1.08", "eventTime": "2026-06-01T00:00:00Z", "eventSource": "kms.amazonaws.com",
+            "eventName": "Decrypt", "recipientAccountId": "111122223333"}  # fmt: skip
+    context = {"aws:ebs:id": "vol-0a1b2c3d"}
+    ebs = base | {"eventID": "ebs", "requestParameters": {"encryptionContext": context}}
+    context = {"aws:lambda:FunctionArn": "arn:aws:lambda:us-east-1:111122223333:function:f"}
+    lambda_ = base | {"eventID": "lambda", "requestParameters": {"encryptionContext": context}}
+    upper = ebs | {"eventID": "upper", "eventSource": "KMS.amazonaws.com"}  # Sigma ignores case: still parsed
+    path = tmp_path / "trail.json"
+    path.write_bytes(_s3([lambda_, ebs, upper]))
+    read = read_file(path, Limits(), names)
+    assert [r.event_id for r in read.records] == ["ebs", "upper"]
+    assert read.total == 3 and not read.problems
+    assert names.literals_for(b"Encrypt") is None and names.literals_for(b"decrypt")
 
 
 @pytest.mark.parametrize(

@@ -19,15 +19,18 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from snaptrail.config import MAX_RECORD_BYTES, MAX_RECORD_DEPTH
+
+if TYPE_CHECKING:  # the reader itself needs no pySigma
+    from snaptrail.candidates import EventNames
 
 SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log", ".log.gz")
 
@@ -339,7 +342,7 @@ def _read_bytes(path: Path, file: FileRead) -> bytes | None:
 
 
 def read_file(
-    path: Path, limits: Limits, candidates: Container[bytes] | None = None, keep_data: bool = True
+    path: Path, limits: Limits, candidates: EventNames | None = None, keep_data: bool = True
 ) -> FileRead:
     """The records of one log file. With `candidates` (event names, snaptrail.candidates), a file as
     CloudTrail writes it is searched as bytes and only the records with one of those names are
@@ -360,8 +363,9 @@ def read_file(
     return file
 
 
-def _read_candidates(raw: bytes, names: Container[bytes], file: FileRead) -> bool:
-    """Parse only the records of a CloudTrail-written file whose eventName is in `names`; False
+def _read_candidates(raw: bytes, names: EventNames, file: FileRead) -> bool:
+    """Parse only the records of a CloudTrail-written file that some rule can match (an eventName in
+    `names`, holding the literals that name's rules need: snaptrail.candidates); False
     (nothing done) when the file is not in that form, to be parsed whole. The form is checked, not
     assumed: the S3 envelope, records compact with eventVersion first, every eventName a string (so
     a record with a mistyped eventName is never skipped unseen). One pass over the eventName keys,
@@ -370,15 +374,17 @@ def _read_candidates(raw: bytes, names: Container[bytes], file: FileRead) -> boo
         return False
     found = FileRead(file.source, file.limits, file.keep_data)
     records = 0
-    wanted: dict[bytes, bool] = {}  # a trail has a few hundred distinct names: each is looked up once
+    # A trail has a few hundred distinct names: each is looked up once. False: no rule wants it.
+    wanted: dict[bytes, tuple[frozenset[bytes], ...] | bool] = {}
     for match in _EVENT_NAME.finditer(raw):
         name = match.group(1)
         if name is None:
             return False  # an eventName that is no string: the careful reader names it
-        is_candidate = wanted.get(name)
-        if is_candidate is None:
-            is_candidate = wanted[name] = name in names
-        if is_candidate:
+        needs = wanted.get(name)
+        if needs is None:
+            found_needs = names.literals_for(name)
+            needs = wanted[name] = False if found_needs is None else found_needs
+        if needs is not False:
             start = raw.rfind(_RECORD_START_BYTES, 0, match.start())
             stop = raw.find(_RECORD_START_BYTES, match.end())
             if stop >= 0:
@@ -386,6 +392,11 @@ def _read_candidates(raw: bytes, names: Container[bytes], file: FileRead) -> boo
             else:
                 body = raw[start:].rstrip().removesuffix(b"]}").rstrip()
             where = f"Records[{records}]"
+            if needs:
+                lowered = body.lower()
+                if not any(all(literal in lowered for literal in way) for way in needs):
+                    records += 1
+                    continue  # none of the ways its name's rules match can hold
             if len(body) > file.limits.max_record_bytes:
                 found.problem(_too_large(len(body), file.limits), where)
             else:
