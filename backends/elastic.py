@@ -14,6 +14,9 @@ What each language can read (and what snaptrail does about it):
   (`snaptrail.*`, see `extracted_field` and snaptrail.build.ingest_pipeline): one keyword per
   registry path under the four objects; an array path is one keyword holding every value with a
   tab before and after it, so EQL tests it as one string (membership, prefix, suffix, substring).
+  Numeric comparisons read the least / greatest number of a path the pipeline also writes
+  (`snaptrail.min.*` / `snaptrail.max.*`, see `bound_field`), and a `|fieldref` reads the boolean the
+  pipeline derives for that pair of fields (`DERIVED_EQUALITIES`); other pairs are refused.
 * ES|QL reads a flattened sub-field only through FIELD_EXTRACT (Elasticsearch 9.5+), which
   returns a keyword, multivalued for array leaves.
 All three need the integration's flattened fields; see the README for that setting.
@@ -37,7 +40,9 @@ from sigma.rule import SigmaRule, SigmaRuleTag
 from sigma.types import (
     SigmaCasedString,
     SigmaCIDRExpression,
+    SigmaCompareExpression,
     SigmaExists,
+    SigmaFieldReference,
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
@@ -153,6 +158,37 @@ def _extracted_in(known: Registry) -> tuple[CloudTrailPath, ...]:
                     "in the ingest pipeline's fields; a path cannot be both a value and an object"
                 )
     return tuple(ordered)
+
+
+# Numeric comparisons on the paths below the four objects: the keywords compare as text, so the
+# pipeline also writes, for every path that reaches JSON numbers, the least and the greatest of them
+# (`snaptrail.min.<object>.<path>`, `snaptrail.max.<object>.<path>`, mapped as double by the component
+# template's dynamic templates). Sigma tests each element of an array path on its own, and "some element
+# <= n" is exactly "the least <= n" (and "some element >= n" is "the greatest >= n"), so a comparison
+# reads one number however many elements the path has.
+BOUND_PREFIXES = {"min": EXTRACTED_PREFIX + "min.", "max": EXTRACTED_PREFIX + "max."}
+
+
+def bound_field(extracted: str, bound: str) -> str:
+    """The numeric field holding the least (`min`) or greatest (`max`) number of an extracted path."""
+    return BOUND_PREFIXES[bound] + extracted.removeprefix(EXTRACTED_PREFIX)
+
+
+# Field-to-field equality the pipeline derives, as a boolean written when both fields hold a value: true
+# when they are equal ignoring case (Sigma's default), false otherwise. A `|fieldref` between exactly
+# these two CloudTrail paths (either way round) reads the boolean; any other pair is refused.
+DERIVED_EQUALITIES: tuple[tuple[str, str, str], ...] = (
+    ("userIdentity.accountId", "recipientAccountId", "snaptrail.same.caller_and_recipient_account"),
+    ("requestParameters.sourceRegion", "awsRegion", "snaptrail.same.source_and_event_region"),
+)
+
+
+def derived_equalities() -> list[tuple[str, str, str]]:
+    """(EQL field, EQL field, boolean field) of each derived equality, as the pipeline reads them."""
+    return [
+        (eql_name(CloudTrailPath.parse(left)), eql_name(CloudTrailPath.parse(right)), field)
+        for left, right, field in DERIVED_EQUALITIES
+    ]
 
 
 def joined_fields() -> frozenset[str]:
@@ -291,7 +327,8 @@ class _ElasticCommon(_LuceneDialect, SlidingWindowChains):
 
 NO_SLIDING_WINDOWS = (
     "chains need ordered, sliding windows: {language} has no sequences or window functions, and the "
-    "upstream correlation (date_trunc buckets) misses chains that straddle a bucket edge; use elastic-eql"
+    "upstream correlation (date_trunc buckets) misses chains that straddle a bucket edge; use elastic-eql "
+    "(the Kibana package carries a value_count chain as a threshold rule instead)"
 )
 
 
@@ -477,7 +514,8 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
     target: ClassVar[str] = "elastic-eql"
     correlation_methods: ClassVar[dict[str, str] | None] = {
         "default": "sliding windows: temporal_ordered as one sequence with maxspan, keyed per step; "
-        "event_count as a sequence `with runs`; value_count is refused (no distinct counts in EQL)",
+        "event_count as a sequence `with runs`; value_count is refused (no distinct counts in EQL; "
+        "the Kibana package writes it as a threshold rule)",
     }
     formats: ClassVar[dict[str, str]] = {
         "default": "EQL queries (any where ..., or a chain's sequence)",
@@ -496,10 +534,46 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
     ) -> Any:
         # A test on an absent field is null in EQL and `not null` drops the event; Sigma says an
         # absent field does not match, so every value test also requires the field.
+        cond = self._numeric_bound(cond)
         converted = super().convert_condition_field_eq_val(cond, state)
         if isinstance(cond.value, (SigmaNull, SigmaExists)) or not isinstance(converted, str):
             return converted
+        if isinstance(cond.value, SigmaFieldReference):
+            return converted  # the derived boolean, which carries its own null test
         return f"({self.escape_and_quote_field(cond.field)} != null and {converted})"
+
+    def _numeric_bound(
+        self, cond: ConditionFieldEqualsValueExpression
+    ) -> ConditionFieldEqualsValueExpression:
+        """A comparison on an extracted path as one on its least (<, <=) or greatest (>, >=) number."""
+        field = str(cond.field)
+        value = cond.value
+        if not isinstance(value, SigmaCompareExpression) or not field.startswith(EXTRACTED_PREFIX):
+            return cond
+        if field.startswith(tuple(BOUND_PREFIXES.values())):
+            return cond
+        operators = SigmaCompareExpression.CompareOperators
+        low = value.op in (operators.LT, operators.LTE)
+        bounded = ConditionFieldEqualsValueExpression(bound_field(field, "min" if low else "max"), value)
+        bounded.parent = cond.parent
+        return bounded
+
+    def convert_condition_field_eq_field(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
+        reference = cond.value
+        assert isinstance(reference, SigmaFieldReference)
+        if not (reference.starts_with or reference.ends_with):
+            pair = {str(cond.field), reference.field}
+            for left, right, derived in derived_equalities():
+                if pair == {left, right}:
+                    field = self.escape_and_quote_field(derived)
+                    return f"({field} != null and {field} == true)"
+        raise self.limitation(
+            cond.field,
+            "comparing one field with another is not expressible in EQL; the ingest pipeline derives only "
+            + ", ".join(f"{left} = {right}" for left, right, _ in DERIVED_EQUALITIES),
+        )
 
     # Upstream emits invalid EQL for temporal_ordered (`] by  with runs=2`). Here: one sequence,
     # keyed per step, bounded by maxspan; bursts are a single-event sequence `with runs=N`.
@@ -532,7 +606,8 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
             "EQL cannot count distinct values in a window: a sequence relates its events only through "
             "equal join keys, so it cannot require their values to differ; a count of events "
             "(event_count, a sequence `with runs`) is expressible, and distinct counts over sliding "
-            "windows run on duckdb, splunk, sentinel and spark",
+            "windows run on duckdb, splunk, sentinel and spark; the Kibana package carries the chain as a "
+            "threshold rule with threshold.cardinality over its step's Lucene query (one window per run)",
         )
 
     # ---- strings ---------------------------------------------------------------------------------
@@ -689,7 +764,9 @@ class EqlCloudTrailBackend(SnaptrailBackend, _ElasticCommon, EqlBackend):
     def convert_condition_field_compare_op_val(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
-        self._refuse_flattened_compare(cond)
+        cond = self._numeric_bound(cond)
+        if not str(cond.field).startswith(tuple(BOUND_PREFIXES.values())):
+            self._refuse_flattened_compare(cond)
         return super().convert_condition_field_compare_op_val(cond, state)
 
     # Upstream's formats prefix `any where ` themselves, which breaks a chain's `sequence`: they are

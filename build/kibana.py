@@ -7,6 +7,14 @@ which rules were left out and why.
 
 Each rule is written in the first language of `elastic.languages` (default EQL, then ES|QL, then
 Lucene) that can express it exactly; the query is the compiled query of that target, unchanged.
+
+A value_count chain (distinct values per key) is expressible in none of them: an EQL sequence relates
+its events only through equal keys. It is written as Kibana's native form instead, a `threshold` rule
+with `threshold.cardinality` over the compiled Lucene query of its step rule(s) (`threshold_rule`).
+Its window differs from the chain's: Kibana counts the distinct values of the events of one rule run,
+so each run looks back the chain's timespan (`from: now-<timespan>`) every `interval`. That is a fixed
+window per run, not a sliding one: a burst that straddles two runs' windows, each holding fewer than
+the threshold, raises nothing where the sliding-window targets alert.
 """
 
 from __future__ import annotations
@@ -17,9 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sigma.correlations import SigmaCorrelationTimespan
+from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationTimespan, SigmaCorrelationType
 
 from snaptrail.attack import attack_data
+from snaptrail.backends.chains import build_chain
+from snaptrail.backends.elastic import eql_name
+from snaptrail.backends.errors import TargetLimitation
 from snaptrail.build.context import LEVELS, BuildContext, RuleInfo
 from snaptrail.build.ingest_pipeline import (
     COMPONENT_TEMPLATE_FILE,
@@ -29,6 +40,7 @@ from snaptrail.build.ingest_pipeline import (
     write_ingest_pipeline,
 )
 from snaptrail.build.render import render
+from snaptrail.cloudtrail.registry import registry
 from snaptrail.config import ElasticLanguage, ElasticSettings
 
 FOLDER = "elastic"
@@ -93,6 +105,61 @@ def choose(context: BuildContext, rule: RuleInfo, config: ElasticSettings) -> tu
         if query is not None:
             return language, query
     return None
+
+
+# A threshold rule's query is Lucene (Kibana takes kuery or lucene there); its snaptrail target.
+THRESHOLD_LANGUAGE = Language("lucene", "elastic-lucene", "threshold", "lucene", True, "Lucene threshold")
+
+
+def _keyword_field(sigma_field: str) -> str | None:
+    """The single-valued keyword of the stored document (ECS, or the ingest pipeline's snaptrail.*
+    keyword) that a threshold rule can group or count by; None for array paths, whose stored values
+    are joined into one keyword (or are multivalued) and so are no single value to count."""
+    path = registry().resolve(sigma_field)
+    if path.has_array:
+        return None
+    return eql_name(path)
+
+
+def threshold_rule(
+    context: BuildContext, rule: RuleInfo, config: ElasticSettings
+) -> tuple[str, dict[str, Any]] | None:
+    """A value_count chain as a Kibana threshold rule: (the Lucene query, the `threshold` object), or None
+    when the rule is no value_count chain, Lucene is not among `elastic.languages`, a step rule has no
+    Lucene query, or a key or the counted field is an array path.
+
+    `threshold.field` is the group-by key, `threshold.cardinality` the distinct count of the chain's
+    field (at least the chain's threshold) and `threshold.value` the same number of events, which that
+    many distinct values imply. The window is each run's (see the module docstring)."""
+    parsed = context.corpus.by_id[rule.id]
+    value_count = isinstance(parsed, SigmaCorrelationRule) and parsed.type == SigmaCorrelationType.VALUE_COUNT
+    if not value_count or THRESHOLD_LANGUAGE.key not in config.languages:
+        return None
+    queries = {
+        str(reference.rule.id): query
+        for reference in parsed.rules
+        if (query := context.query(THRESHOLD_LANGUAGE.target, str(reference.rule.id))) is not None
+    }
+    try:
+        chain = build_chain(parsed, THRESHOLD_LANGUAGE.target, queries)
+    except TargetLimitation:
+        return None
+    if chain.kind != "distinct" or chain.value_field is None:
+        return None
+    if len({step.keys for step in chain.steps}) != 1:
+        return None  # Kibana groups every event by the same fields
+    keys = [_keyword_field(key) for key in chain.steps[0].keys]
+    counted = _keyword_field(chain.value_field)
+    if counted is None or any(key is None for key in keys):
+        return None
+    steps = sorted({step.query for step in chain.steps})
+    query = steps[0] if len(steps) == 1 else " OR ".join(f"({step})" for step in steps)
+    threshold = {
+        "field": keys,
+        "value": chain.threshold,
+        "cardinality": [{"field": counted, "value": chain.threshold}],
+    }
+    return query, threshold
 
 
 def left_out_reason(context: BuildContext, rule: RuleInfo, config: ElasticSettings) -> str:
@@ -177,12 +244,18 @@ def tags(rule: RuleInfo, language: Language, context: BuildContext, building_blo
     return found
 
 
-def setup_guide(language: Language, query: str, config: ElasticSettings) -> str:
+def setup_guide(
+    language: Language, query: str, config: ElasticSettings, threshold: dict[str, Any] | None = None
+) -> str:
     """The rule's `setup` (build/templates/elastic/setup.md); a JSON string, so no final newline."""
+    counted = [entry["field"] for entry in (threshold or {}).get("cardinality", [])]
+    grouped = list((threshold or {}).get("field", []))
     return render(
         "elastic/setup.md",
         flattened="aws.cloudtrail.flattened." in query,
-        extracted="snaptrail." in query and language.key == "eql",
+        extracted=("snaptrail." in query and language.key == "eql")
+        or any(name.startswith("snaptrail.") for name in counted + grouped),
+        threshold=threshold,
         pipeline_file=PIPELINE_FILE,
         esql=language.key == "esql",
         field_extract="field_extract(" in query.lower(),
@@ -262,7 +335,17 @@ def kibana_rules(context: BuildContext) -> tuple[list[dict[str, Any]], list[tupl
     for rule in context.rules:
         chosen = choose(context, rule, config)
         if chosen is None:
-            left_out.append((rule, left_out_reason(context, rule, config)))
+            counted = threshold_rule(context, rule, config)
+            if counted is None:
+                left_out.append((rule, left_out_reason(context, rule, config)))
+                continue
+            query, threshold = counted
+            document = rule_object(context, rule, THRESHOLD_LANGUAGE, query, config)
+            document["threshold"] = threshold
+            # One run's events are the window (threshold rules count within a single execution).
+            document["from"] = f"now-{rule.window_seconds}s"
+            document["setup"] = setup_guide(THRESHOLD_LANGUAGE, query, config, threshold)
+            documents.append(document)
             continue
         documents.append(rule_object(context, rule, *chosen, config))
     documents.sort(key=lambda d: d["rule_id"])
@@ -302,7 +385,9 @@ def _readme(
         pipeline_file=PIPELINE_FILE,
         component_template_file=COMPONENT_TEMPLATE_FILE,
         extracted_fields=pipeline_fields(),
-        uses_extracted=any(d["language"] == "eql" and "snaptrail." in d["query"] for d in documents),
+        uses_extracted=any(
+            (d["language"] == "eql" and "snaptrail." in d["query"]) or "threshold" in d for d in documents
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from snaptrail.backends import TARGETS
 from snaptrail.build.context import BuildContext
+from snaptrail.build.kibana import kibana_rules
 
 
 def write_queries(context: BuildContext, out: Path) -> list[Path]:
@@ -33,6 +34,17 @@ def write_queries(context: BuildContext, out: Path) -> list[Path]:
                 unsupported.append(f"- `{rule.name}` on **{target}**: {conversion.error}")
     lines = ["# Rules a target cannot express exactly", ""]
     lines += unsupported or ["None: every rule compiles for every target."]
+    lines += ["", "## Missing on Elastic as a whole", ""]
+    lines += [
+        "The Kibana package (elastic/) writes each rule in the first of `elastic.languages` that",
+        "expresses it, and a value_count chain as a threshold rule; a rule refused above by one Elastic",
+        "language is missing on Elastic only if it is listed here.",
+        "",
+    ]
+    _, left_out = kibana_rules(context)
+    lines += [f"- `{rule.name}`: {reason}" for rule, reason in left_out] or [
+        "None: the Kibana package carries every rule, chains included."
+    ]
     root.mkdir(parents=True, exist_ok=True)
     (root / "UNSUPPORTED.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     document = {"provenance": context.provenance(), "rules": manifest}

@@ -31,6 +31,9 @@ KIBANA = {
     "lucene": ("elastic-lucene", "query", "lucene"),
 }
 _SIGMA_ID = re.compile(r"; Sigma rule (\S+) \(")
+# A value_count chain no Kibana language expresses is carried as a threshold rule over the Lucene query
+# of its step rule (snaptrail.build.kibana.threshold_rule): an Entry of this pseudo target.
+KIBANA_THRESHOLD = "elastic-threshold"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,10 @@ def kibana_contents(out: Path, config: Config) -> dict[str, Entry]:
         rule_id = document["rule_id"]
         assert rule_id not in found, f"rule {rule_id} twice"
         target = document["meta"]["snaptrail"]["target"]
+        if document["type"] == "threshold":
+            assert (document["language"], target) == ("lucene", "elastic-lucene"), rule_id
+            found[rule_id] = Entry(document["query"], KIBANA_THRESHOLD)
+            continue
         [language] = [key for key, (t, _, _) in KIBANA.items() if t == target]
         assert language in config.elastic.languages, (rule_id, language)
         assert (document["type"], document["language"]) == KIBANA[language][1:], rule_id
@@ -127,6 +134,16 @@ def differences(
     for rule_id, target in sorted(expected(context, targets).items()):
         rule = rules[rule_id]
         entry = contents.get(rule_id)
+        if target is None and entry is not None and entry.target == KIBANA_THRESHOLD:
+            parsed = context.corpus.by_id[rule_id]
+            steps = [str(ref.rule.id) for ref in getattr(parsed, "rules", [])]
+            if str(getattr(parsed, "type", "")) != "value_count" or "elastic-lucene" not in targets:
+                problems.append(f"{package}: {rule.name}: a threshold rule, but not a value_count chain")
+            elif [entry.query] != [table["elastic-lucene"][step].query for step in steps]:
+                problems.append(f"{package}: {rule.name}: the threshold query is not its step's Lucene query")
+            if f"`{rule.name}`" in left_out:
+                problems.append(f"{package}: {rule.name}: in the package and listed as left out")
+            continue
         if target is None:
             not_limited = [t for t in targets if not table[t][rule_id].limitation]
             if not_limited:
@@ -199,8 +216,9 @@ def test_every_package_carries_what_the_compiled_table_says(build: tuple[BuildCo
     assert all_differences(context, out) == []
     chains = {rule.id for rule in context.rules if rule.is_chain}
     assert len(chains) >= 10
-    # Chains are in every package whose target expresses them; today Splunk and Sentinel express all.
+    # Chains are in every package: Splunk and Sentinel express all, Elastic as EQL or threshold rules.
     assert chains <= set(splunk_contents(out)) and chains <= set(sentinel_contents(out, context))
+    assert chains <= set(kibana_contents(out, context.config))
 
 
 def test_a_rule_missing_from_a_package_is_a_difference(
@@ -240,8 +258,11 @@ def test_an_unsupported_rule_must_be_listed_in_the_readme(
     context, out = build
     unsupported = [rule for rule in context.rules if expected(context, ("sentinel",))[rule.id] is None]
     elastic_targets = tuple(KIBANA[language][0] for language in context.config.elastic.languages)
+    carried = kibana_contents(out, context.config)  # threshold rules carry what no language expresses
     unsupported_elastic = [
-        rule for rule in context.rules if expected(context, elastic_targets)[rule.id] is None
+        rule
+        for rule in context.rules
+        if expected(context, elastic_targets)[rule.id] is None and rule.id not in carried
     ]
     if not unsupported and not unsupported_elastic:
         pytest.skip("every rule is expressible on every package's targets: no README line to remove")

@@ -20,6 +20,7 @@ from snaptrail.build.context import BuildContext
 from snaptrail.build.ingest_pipeline import COMPONENT_TEMPLATE_FILE, PIPELINE_FILE
 from snaptrail.build.kibana import LANGUAGES, NDJSON, SEVERITY, write_kibana
 from snaptrail.config import Config, ConfigError, load_config
+from snaptrail.verify import harness
 
 from fixture_cases import REPO, RULES, rule_files_by_id
 
@@ -101,6 +102,9 @@ def test_query_is_exactly_the_compiled_query_of_the_preferred_language(
     context = _context_default()
     order = ["eql", "esql", "lucene"]
     for document in documents:
+        if document["type"] == "threshold":  # no language expresses the chain: test_threshold_rules
+            assert all(context.query(LANGUAGES[key].target, document["rule_id"]) is None for key in order)
+            continue
         target = TARGET_OF_LANGUAGE[document["language"]]
         assert document["query"] == context.query(target, document["rule_id"]), document["rule_id"]
         chosen = next(key for key in order if LANGUAGES[key].target == target)
@@ -122,11 +126,14 @@ def test_eql_queries_parse_with_elastic_eql(documents: list[dict[str, Any]]) -> 
             eql.parse_query(query)
 
 
-def test_esql_queries_parse_with_elastic_esql(documents: list[dict[str, Any]]) -> None:
+def test_esql_queries_parse_with_elastic_esql(tmp_path: Path) -> None:
     import esql
     from esql import ParserConfig, Schema
 
-    queries = [d["query"] for d in documents if d["language"] == "esql"]
+    # EQL now expresses every single-event rule, so the default package has no ES|QL rule: build one
+    # that prefers ES|QL.
+    write_kibana(_context(_with_elastic({"languages": ["esql", "eql", "lucene"]})), tmp_path)
+    queries = [d["query"] for d in _read(tmp_path) if d["language"] == "esql"]
     assert queries, "no ES|QL rule in the package"
     with ParserConfig(Schema({"@timestamp": "date", **ecs_field_types()}), min_stack_version="9.5.0"):
         for query in queries:
@@ -196,6 +203,9 @@ def test_language_order_is_configurable(tmp_path: Path) -> None:
     documents = _read(tmp_path)
     for document in documents:
         lucene = context.query("elastic-lucene", document["rule_id"])
+        if document["type"] == "threshold":  # Lucene is configured, so the value_count chain is carried
+            assert lucene is None and "threshold" in document
+            continue
         assert document["type"] == ("query" if lucene is not None else "esql")
         assert document["language"] == ("lucene" if lucene is not None else "esql")
         assert "timestamp_override" not in document
@@ -327,3 +337,131 @@ def test_a_broken_line_of_the_built_package_is_rejected(
     document["severity"] = "severe"
     del document["description"]
     assert len(_errors(validator, document)) >= 2
+
+
+# ---- threshold rules: value_count chains ----------------------------------------------------------
+
+VALID_THRESHOLD: dict[str, Any] = {
+    **VALID_EQL,
+    "type": "threshold",
+    "language": "lucene",
+    "query": "event.action:CreateSnapshot",
+    "threshold": {
+        "field": ["aws.cloudtrail.user_identity.arn"],
+        "value": 5,
+        "cardinality": [{"field": "snaptrail.request_parameters.volumeId", "value": 5}],
+    },
+}
+BROKEN_THRESHOLD = {
+    "threshold rule without threshold": _drop("threshold"),
+    "threshold rule without query": _drop("query"),
+    "threshold rule in eql": _set("language", "eql"),
+    "threshold value zero": lambda d: d["threshold"].__setitem__("value", 0),
+    "threshold without value": lambda d: d["threshold"].pop("value"),
+    "threshold without field": lambda d: d["threshold"].pop("field"),
+    "cardinality value negative": lambda d: d["threshold"]["cardinality"][0].__setitem__("value", -1),
+    "cardinality without field": lambda d: d["threshold"]["cardinality"][0].pop("field"),
+    "misspelt threshold key": lambda d: d["threshold"].__setitem__("cardinalty", []),
+    "threshold object on an eql rule": lambda d: d.update(type="eql", language="eql"),
+}
+
+
+def test_valid_threshold_example_validates(validator: jsonschema.Draft202012Validator) -> None:
+    assert not _errors(validator, VALID_THRESHOLD)
+    grouped_by_one = copy.deepcopy(VALID_THRESHOLD)
+    grouped_by_one["threshold"] = {"field": "aws.cloudtrail.user_identity.arn", "value": 1}
+    assert not _errors(validator, grouped_by_one)
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_THRESHOLD))
+def test_broken_threshold_rule_is_rejected(name: str, validator: jsonschema.Draft202012Validator) -> None:
+    document = copy.deepcopy(VALID_THRESHOLD)
+    BROKEN_THRESHOLD[name](document)
+    assert _errors(validator, document), f"schema accepted: {name}"
+
+
+def _value_count_chains(context: BuildContext) -> dict[str, Any]:
+    from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
+
+    return {
+        rule_id: rule
+        for rule_id, rule in context.corpus.by_id.items()
+        if isinstance(rule, SigmaCorrelationRule) and rule.type == SigmaCorrelationType.VALUE_COUNT
+    }
+
+
+def test_value_count_chains_are_threshold_rules(documents: list[dict[str, Any]], built: Path) -> None:
+    context = _context_default()
+    chains = _value_count_chains(context)
+    assert chains, "the corpus should hold a value_count chain"
+    thresholds = {d["rule_id"]: d for d in documents if d["type"] == "threshold"}
+    assert set(thresholds) == set(chains)
+    template = json.loads((built / "elastic" / COMPONENT_TEMPLATE_FILE).read_text(encoding="utf-8"))
+    for rule_id, chain in chains.items():
+        document = thresholds[rule_id]
+        [step] = chain.rules
+        # The query part is the step rule's compiled Lucene query, unchanged.
+        assert document["query"] == context.query("elastic-lucene", str(step.rule.id))
+        assert document["language"] == "lucene"
+        assert document["meta"]["snaptrail"]["target"] == "elastic-lucene"
+        threshold = document["threshold"]
+        assert threshold["value"] == chain.condition.count
+        assert threshold["cardinality"] == [
+            {"field": "snaptrail.request_parameters.volumeId", "value": chain.condition.count}
+        ]
+        assert threshold["field"] == ["aws.cloudtrail.user_identity.arn"]
+        # One run's events are the window: the chain's timespan, not the chains' lookback + timespan.
+        assert document["from"] == f"now-{int(chain.timespan.seconds)}s"
+        assert "not a sliding window" in document["setup"] and PIPELINE_FILE in document["setup"]
+        for field in [entry["field"] for entry in threshold["cardinality"]]:
+            assert _mapped_type(template, field) == "keyword", field
+
+
+def _mapped_type(template: dict[str, Any], field: str) -> str | None:
+    node: Any = {"properties": template["template"]["mappings"]["properties"]}
+    for name in field.split("."):
+        node = node.get("properties", {}).get(name)
+        if node is None:
+            return None
+    return node.get("type")  # type: ignore[no-any-return]
+
+
+def test_threshold_query_selects_the_step_events_on_every_chain_fixture() -> None:
+    """The query part on Lucene's MemoryIndex (the real query parser and matcher) over each fixture case
+    of the chain: it selects exactly the events DuckDB selects with the step rule's query (an independent
+    engine), and every event of every declared alert. The cardinality part (Kibana's terms and
+    cardinality aggregation per run) has no offline engine: pinned in expected_limits.yml."""
+    from snaptrail.verify.harness import lucene_batch
+
+    from expected_limits import not_executed
+    from fixture_cases import chain_cases_for
+
+    context = _context_default()
+    chains = _value_count_chains(context)
+    names = {rule.id: rule.name for rule in context.rules}
+    assert not_executed("kibana-threshold-cardinality") == {names[rule_id] for rule_id in chains}
+    checked = 0
+    for rule_id, chain in chains.items():
+        [step] = chain.rules
+        lucene = context.query("elastic-lucene", str(step.rule.id))
+        duckdb = context.query("duckdb", str(step.rule.id))
+        assert lucene is not None and duckdb is not None
+        cases = chain_cases_for(rule_id)
+        assert cases
+        for case in cases:
+            hits = lucene_batch({"q": lucene}, case.records)["q"]
+            store_hits = harness.HARNESSES["duckdb"].execute(duckdb, case.records)  # type: ignore[misc]
+            assert set(hits) == store_hits, (case.declared, sorted(hits), sorted(store_hits))
+            assert {event for alert in case.expect for event in alert} <= set(hits), case.declared
+            checked += 1
+    assert checked >= 2
+
+
+def test_without_lucene_a_value_count_chain_is_left_out(tmp_path: Path) -> None:
+    context = _context(_with_elastic({"languages": ["eql", "esql"]}))
+    write_kibana(context, tmp_path)
+    documents = _read(tmp_path)
+    assert not [d for d in documents if d["type"] == "threshold"]
+    readme = (tmp_path / "elastic" / "README.md").read_text(encoding="utf-8")
+    for rule_id in _value_count_chains(context):
+        assert f"({rule_id}): EQL: " in readme

@@ -11,7 +11,9 @@ value encodings the integration's ingest pipeline applies on the way:
 
 On top of the integration, the document carries what snaptrail's own ingest pipeline
 (``logs-aws.cloudtrail@custom``, snaptrail.build.ingest_pipeline) adds from the flattened objects as the
-integration leaves them: a ``snaptrail.*`` keyword per registry path (``extracted_keywords``).
+integration leaves them: a ``snaptrail.*`` keyword per registry path (``extracted_keywords``), the least
+and greatest number each path reaches (``snaptrail.min.*`` / ``snaptrail.max.*``), and the derived
+field equalities (``snaptrail.same.*``, ``derived_equalities``).
 
 Enrichments that need outside data or change between package versions (geo/AS lookup, user-agent
 parsing, ``related.*``, actor/target entities, ``user.email``/``user.domain`` splitting,
@@ -28,7 +30,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from snaptrail.backends.elastic import ELEMENT_SEPARATOR, extracted_field, extracted_paths
+from snaptrail.backends.elastic import (
+    ELEMENT_SEPARATOR,
+    bound_field,
+    derived_equalities,
+    extracted_field,
+    extracted_paths,
+)
 from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
 
 # Limits from the integration's field definitions: the flattened copy is only written when the
@@ -232,7 +240,28 @@ def _dedupe(values: list[Any]) -> list[Any]:
     return seen
 
 
-def extracted_keywords(document: dict[str, Any]) -> dict[str, str]:
+def _read(document: dict[str, Any], dotted: str) -> Any:
+    node: Any = document
+    for name in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(name)
+    return node
+
+
+def derived_equalities_of(document: dict[str, Any]) -> dict[str, bool]:
+    """The booleans the pipeline derives once the keywords are written: for each pair of fields that
+    both hold a string, whether they are equal ignoring case (Java's equalsIgnoreCase; CloudTrail's
+    account ids and region names are ASCII, where it is Python's lower())."""
+    derived: dict[str, bool] = {}
+    for left, right, field in derived_equalities():
+        first, second = _read(document, left), _read(document, right)
+        if isinstance(first, str) and isinstance(second, str):
+            derived[field] = first.lower() == second.lower()
+    return derived
+
+
+def extracted_keywords(document: dict[str, Any]) -> dict[str, Any]:
     """The keywords snaptrail's ingest pipeline writes, read from the flattened objects of the document
     as the integration leaves it (an object too long for its flattened copy yields none): each scalar
     value the path reaches, printed as Java prints it; an array path's values each with a tab before
@@ -245,13 +274,14 @@ def extracted_keywords(document: dict[str, Any]) -> dict[str, str]:
         stored = flattened.get(objects[path.root].removeprefix(prefix))
         if stored is None:
             continue
-        texts = [
-            java_to_string(value)
-            for value in path.values_in({path.root: stored})
-            if isinstance(value, (str, int, float, bool))
-        ]
+        values = path.values_in({path.root: stored})
+        texts = [java_to_string(value) for value in values if isinstance(value, (str, int, float, bool))]
         if not texts:
             continue
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if numbers:  # the first of equal numbers, as the script's strict comparisons keep it
+            keywords[bound_field(extracted_field(path), "min")] = min(numbers)
+            keywords[bound_field(extracted_field(path), "max")] = max(numbers)
         if path.has_array:
             tab = ELEMENT_SEPARATOR
             keywords[extracted_field(path)] = tab + tab.join(texts) + tab
@@ -296,6 +326,8 @@ def to_ecs_document(record: dict[str, Any]) -> dict[str, Any]:
 
     for field, text in extracted_keywords(document).items():
         _put(document, field, text)
+    for field, same in derived_equalities_of(document).items():
+        _put(document, field, same)
 
     event = document.setdefault("event", {})
     event["kind"] = "event"
