@@ -52,6 +52,7 @@ from sigma.processing.transformations.base import PreprocessingTransformation
 from sigma.rule import SigmaDetection, SigmaRule
 from sigma.types import Placeholder, SigmaRegularExpression, SigmaString
 
+from snaptrail import yaml_text
 from snaptrail.backends.cloudtrail_pipeline import CloudTrailFieldMapping
 from snaptrail.backends.errors import describe_rule
 
@@ -207,8 +208,10 @@ def load_filters(folder: Path) -> list[SigmaFilter]:
     filters: list[SigmaFilter] = []
     for file in files:
         try:
-            collection = SigmaCollection.from_yaml(
-                file.read_text(encoding="utf-8"), source=SigmaRuleLocation(file), collect_filters=True
+            collection = SigmaCollection.from_dicts(
+                yaml_text.load_all(file.read_text(encoding="utf-8")),
+                source=SigmaRuleLocation(file),
+                collect_filters=True,
             )
         except (OSError, yaml.YAMLError) as error:
             why = " ".join(str(error).split())

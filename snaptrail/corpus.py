@@ -26,6 +26,7 @@ from sigma.filters import SigmaFilter
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
+from snaptrail import yaml_text
 from snaptrail.attack import Tactic, Technique, parse_attack_tags
 from snaptrail.backends import TARGETS
 from snaptrail.backends.errors import TargetLimitation, describe_rule
@@ -206,8 +207,8 @@ def _parse_file(file: Path) -> tuple[list[AnyRule | SigmaFilter], list[LoadProbl
     """One file parsed once: its documents, or the problems that make the whole file unusable."""
     where = str(file)
     try:
-        part = SigmaCollection.from_yaml(
-            file.read_text(encoding="utf-8"),
+        part = SigmaCollection.from_dicts(
+            yaml_text.load_all(file.read_text(encoding="utf-8")),
             collect_errors=True,
             source=SigmaRuleLocation(file),
             collect_filters=True,

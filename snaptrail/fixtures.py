@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from snaptrail import yaml_text
+
 CASES_FILE = "cases.yml"
 EXPECTATIONS = ("match", "no_match")
 SHAPES = ("recorded", "doc", "api")
@@ -130,7 +132,7 @@ def _line_of(text: str, needle: str) -> int:
 def _read_cases_file(cases_file: Path, fixtures: Fixtures) -> None:
     try:
         text = cases_file.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = yaml_text.load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         fixtures.problems.append(FixtureProblem(cases_file, 1, "?", f"cannot read ({error})"))
         return

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from snaptrail import yaml_text
+
 
 class UnknownFieldError(KeyError):
     """A Sigma field that is not a CloudTrail path snaptrail knows."""
@@ -230,7 +232,7 @@ def use_overlays(paths: Sequence[Path]) -> None:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml_text.load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise RegistryError(
             f"{path}: cannot read registry overlay ({' '.join(str(error).split())})"
@@ -241,7 +243,7 @@ def _read_yaml(path: Path) -> Any:
 def registry() -> Registry:
     folder = resources.files("snaptrail.cloudtrail").joinpath("registry")
     documents = {
-        entry.name: yaml.safe_load(entry.read_text(encoding="utf-8"))
+        entry.name: yaml_text.load(entry.read_text(encoding="utf-8"))
         for entry in folder.iterdir()
         if entry.name.endswith(".yml")
     }
