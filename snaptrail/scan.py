@@ -15,6 +15,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -92,19 +93,22 @@ def _worker_count(files: int) -> int:
     return max(1, min(cores, files))
 
 
-def _read_all(files: list[Path], limits: Limits, names: EventNames | None) -> Iterator[FileRead]:
-    """Each file's reading, in file order (so which copy of a duplicate is kept is deterministic)."""
+@contextmanager
+def _reading(files: list[Path], limits: Limits, names: EventNames | None) -> Iterator[Iterator[FileRead]]:
+    """Each file's reading, in file order (so which copy of a duplicate is kept is deterministic).
+    Every file is handed to the workers on entry: they read while the caller goes on (compiling the
+    rules), and the results wait for it."""
     reader = partial(read_file, limits=limits, candidates=names, keep_data=False)
     workers = _worker_count(len(files))
     if workers == 1:
-        yield from map(reader, files)
+        yield map(reader, files)
         return
     # fork: the workers inherit the loaded modules; no DuckDB connection is open yet to inherit.
     context = (
         multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     )
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(reader, files, chunksize=max(1, min(16, len(files) // (workers * 8))))
+        yield pool.map(reader, files, chunksize=max(1, min(16, len(files) // (workers * 8))))
 
 
 # Resource ids as EC2 and RDS write them in request and response elements: what a triager follows
@@ -160,13 +164,12 @@ def scan(
     progress: Progress | None = None,
 ) -> ScanResult:
     corpus = Corpus.load(rule_paths, filter_paths, config)
-    compiled = corpus.compiled("duckdb")
     wanted = candidates(rule for rule in corpus.collection.rules if isinstance(rule, SigmaRule))
     read = ReadReport(limits=limits or Limits())
     files = log_files(log_paths, read)
 
-    def records() -> Iterator[Record]:
-        for done, file in enumerate(_read_all(files, read.limits, wanted.names), start=1):
+    def records(reads: Iterator[FileRead]) -> Iterator[Record]:
+        for done, file in enumerate(reads, start=1):
             batch: list[Record] = []
             read.merge(file, batch.append)
             if progress is not None:
@@ -176,7 +179,9 @@ def scan(
     with tempfile.TemporaryDirectory(prefix="snaptrail-scan-") as work:
         store = CloudTrailStore(Path(work), STORE_MEMORY_LIMIT)
         try:
-            store.add_records(records())
+            with _reading(files, read.limits, wanted.names) as reads:
+                compiled = corpus.compiled("duckdb")  # while the workers read
+                store.add_records(records(reads))
             raw_alerts: list[tuple[Conversion, list[str]]] = []
             failed: list[Conversion] = []
             for conversion in compiled.values():
