@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,16 @@ import duckdb
 
 from snaptrail.backends.duckdb import TABLE
 from snaptrail.cloudtrail.records import Record
+
+
+def event_ids_sql(sql: str) -> str:
+    """A compiled single-event rule's query narrowed to the eventIDs it selects, in record order."""
+    return f"SELECT event_id FROM ({sql}) ORDER BY seq"
+
+
+def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _text(value: Any) -> str | None:
@@ -84,13 +96,26 @@ class CloudTrailStore:
 
     def matching_event_ids(self, sql: str) -> list[str]:
         """eventIDs of the rows a compiled rule query selects, in record order."""
-        rows = self.connection.execute(f"SELECT event_id FROM ({sql}) ORDER BY seq").fetchall()
-        return [row[0] for row in rows]
+        return [row[0] for row in self.connection.execute(event_ids_sql(sql)).fetchall()]
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        cursor = self.connection.execute(sql)
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return _rows(self.connection.execute(sql))
+
+    def query_all(self, statements: Sequence[str], threads: int) -> list[list[dict[str, Any]]]:
+        """Each statement's rows, in the order given, run side by side on `threads` cursors: a
+        scan's candidates fit in one of DuckDB's row groups, so one query keeps one core busy."""
+        connection = self.connection
+        local = threading.local()
+
+        def run(sql: str) -> list[dict[str, Any]]:
+            if not hasattr(local, "cursor"):
+                local.cursor = connection.cursor()
+            return _rows(local.cursor.execute(sql))
+
+        if threads <= 1 or len(statements) <= 1:
+            return [run(sql) for sql in statements]
+        with ThreadPoolExecutor(threads, thread_name_prefix="snaptrail-query") as pool:
+            return list(pool.map(run, statements))
 
     def close(self) -> None:
         if self._connection is not None:

@@ -26,7 +26,7 @@ from snaptrail.candidates import Candidates, EventNames, candidates
 from snaptrail.cloudtrail.records import FileRead, Limits, ReadReport, Record, log_files, read_file
 from snaptrail.config import Config
 from snaptrail.corpus import Conversion, Corpus, FilterState
-from snaptrail.engine import CloudTrailStore
+from snaptrail.engine import CloudTrailStore, event_ids_sql
 
 # DuckDB's share of a scan's memory; the candidates beyond it wait on disk.
 STORE_MEMORY_LIMIT = "256MB"
@@ -182,18 +182,18 @@ def scan(
             with _reading(files, read.limits, wanted.names) as reads:
                 compiled = corpus.compiled("duckdb")  # while the workers read
                 store.add_records(records(reads))
-            raw_alerts: list[tuple[Conversion, list[str]]] = []
-            failed: list[Conversion] = []
-            for conversion in compiled.values():
-                if not conversion.ok:
-                    failed.append(conversion)
-                elif conversion.chain:
-                    raw_alerts += [
-                        (conversion, [str(i) for i in row["event_ids"]])
-                        for row in store.query(str(conversion.query))
-                    ]
-                else:
-                    raw_alerts += [(conversion, [i]) for i in store.matching_event_ids(str(conversion.query))]
+            failed = [conversion for conversion in compiled.values() if not conversion.ok]
+            runs = [conversion for conversion in compiled.values() if conversion.ok]
+            statements = [
+                str(c.query) if c.chain else event_ids_sql(str(c.query)) for c in runs
+            ]
+            raw_alerts: list[tuple[Conversion, list[str]]] = [
+                (conversion, [str(i) for i in row["event_ids"]] if conversion.chain else [row["event_id"]])
+                for conversion, rows in zip(
+                    runs, store.query_all(statements, _worker_count(len(statements))), strict=True
+                )
+                for row in rows
+            ]
             events = _events(store, {event_id for _, ids in raw_alerts for event_id in ids})
         finally:
             store.close()
