@@ -9,11 +9,11 @@ a candidate, and the scan says so.
 
 A name alone can be a poor sieve (KMS `Decrypt` is a large share of many trails, and one rule wants
 only those with an EBS encryption context), so each way a rule can match also carries the literal
-text it implies a record holds: a key it requires to exist (`aws:ebs:id":`), a value it compares
-equal (`"kms.amazonaws.com"`), the plain run of a wildcard value. They are tested on the record's
-bytes lower-cased (Sigma compares case-insensitively), and only text no JSON writer escapes is used
-(letters, digits, `.:_@-`), so a record a rule matches always passes; what passes is then decided by
-the compiled query as before.
+text it implies a record holds: a key it requires to exist (`aws:ebs:id":`, as written: JSON keys
+and every engine's paths are case-sensitive), a value it compares equal (`"kms.amazonaws.com"`) or
+the plain run of a wildcard value (tested on the record's bytes lower-cased, as Sigma compares values
+case-insensitively). Only text no JSON writer escapes is used (letters, digits, `.:_@-`), so a record
+a rule matches always passes; what passes is then decided by the compiled query as before.
 """
 
 from __future__ import annotations
@@ -47,29 +47,59 @@ Literals = frozenset[bytes]
 
 
 @dataclass(frozen=True)
+class Need:
+    """What one way of matching needs in a record's bytes: these keys as written, and these values
+    in the lower-cased bytes."""
+
+    keys: Literals = frozenset()
+    values: Literals = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.values)
+
+    def met_by(self, body: bytes, lowered: list[bytes]) -> bool:
+        """`lowered` holds the body lower-cased once the first value test needed it."""
+        if not all(key in body for key in self.keys):
+            return False
+        if not self.values:
+            return True
+        if not lowered:
+            lowered.append(body.lower())
+        return all(value in lowered[0] for value in self.values)
+
+
+@dataclass(frozen=True)
 class EventNames:
     """The eventName values some rule can match, as a record's bytes spell them: exact names
     (lower-cased, as Sigma compares case-insensitively) and wildcard patterns; and for each, the
-    sets of literals one of which a record of that name must hold in full (`literals_for`)."""
+    needs one of which a record of that name must meet (`needs_for`)."""
 
     exact: frozenset[bytes]
     wildcards: tuple[re.Pattern[bytes], ...] = ()
-    exact_literals: Mapping[bytes, tuple[Literals, ...]] = field(default_factory=dict)
-    wildcard_literals: tuple[tuple[Literals, ...], ...] = ()  # in the order of `wildcards`
+    exact_needs: Mapping[bytes, tuple[Need, ...]] = field(default_factory=dict)
+    wildcard_needs: tuple[tuple[Need, ...], ...] = ()  # in the order of `wildcards`
+    # Answers of needs_for per name as a record spells it (a trail has a few hundred names).
+    _answers: dict[bytes, tuple[Need, ...] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def __contains__(self, name: bytes) -> bool:
         return name.lower() in self.exact or any(pattern.fullmatch(name) for pattern in self.wildcards)
 
-    def literals_for(self, name: bytes) -> tuple[Literals, ...] | None:
+    def needs_for(self, name: bytes) -> tuple[Need, ...] | None:
         """None: no rule can match a record of this name. An empty tuple: every record of it is a
-        candidate. Otherwise a record is one only if it holds every literal of one of the sets."""
-        ways: list[Literals] = list(self.exact_literals.get(name.lower(), ()))
-        for pattern, literals in zip(self.wildcards, self.wildcard_literals, strict=True):
+        candidate. Otherwise a record is one only if it meets one of the needs."""
+        if name in self._answers:
+            return self._answers[name]
+        ways: list[Need] = list(self.exact_needs.get(name.lower(), ()))
+        for pattern, needs in zip(self.wildcards, self.wildcard_needs, strict=True):
             if pattern.fullmatch(name):
-                ways += literals
-        if not ways:
-            return None
-        return () if frozenset() in ways else tuple(sorted(set(ways), key=sorted))
+                ways += needs
+        answer = None if not ways else () if not all(ways) else tuple(sorted(set(ways), key=_need_order))
+        self._answers[name] = answer
+        return answer
+
+
+def _need_order(need: Need) -> tuple[list[bytes], list[bytes]]:
+    return sorted(need.keys), sorted(need.values)
 
 
 @dataclass(frozen=True)
@@ -101,9 +131,9 @@ def _name_regex(value: SigmaString) -> str | None:
 
 # A required eventName value: (True, lower-cased name) for a plain name, (False, regex) for a pattern.
 Required = tuple[bool, str]
-# One way a condition can hold: one of these names (None: any name) and every one of these literals.
-Way = tuple[frozenset[Required] | None, Literals]
-ANY_RECORD: Way = (None, frozenset())
+# One way a condition can hold: one of these names (None: any name) and what the record must hold.
+Way = tuple[frozenset[Required] | None, Need]
+ANY_RECORD: Way = (None, Need())
 
 
 def _value_literal(value: SigmaString) -> bytes | None:
@@ -118,29 +148,31 @@ def _value_literal(value: SigmaString) -> bytes | None:
 
 
 def _key_literal(path: str) -> bytes | None:
-    """Text a record holds when the field exists: its last key, closed by the quote and colon."""
+    """Text a record holds when the field exists: its last key as written, closed by quote and colon."""
     leaf = path.rsplit(".", 1)[-1]
-    return f'{leaf}":'.lower().encode() if _PLAIN.fullmatch(leaf) and len(leaf) >= _SHORTEST_LITERAL else None
+    return f'{leaf}":'.encode() if _PLAIN.fullmatch(leaf) and len(leaf) >= _SHORTEST_LITERAL else None
 
 
 def _field_ways(node: ConditionFieldEqualsValueExpression) -> list[Way]:
     if node.field == EVENT_NAME and isinstance(node.value, SigmaString):
         if not node.value.contains_special():
-            return [(frozenset({(True, str(node.value).lower())}), frozenset())]
+            return [(frozenset({(True, str(node.value).lower())}), Need())]
         regex = _name_regex(node.value)
-        return [(frozenset({(False, regex)}), frozenset())] if regex is not None else [ANY_RECORD]
-    literal = None
+        return [(frozenset({(False, regex)}), Need())] if regex is not None else [ANY_RECORD]
     if isinstance(node.value, SigmaString):
-        literal = _value_literal(node.value)
-    elif isinstance(node.value, SigmaExists) and node.value.exists and node.field:
-        literal = _key_literal(node.field)
-    return [(None, frozenset({literal}))] if literal and len(literal) >= _SHORTEST_LITERAL else [ANY_RECORD]
+        value = _value_literal(node.value)
+        return [(None, Need(values=frozenset({value})))] if value else [ANY_RECORD]
+    if isinstance(node.value, SigmaExists) and node.value.exists and node.field:
+        key = _key_literal(node.field)
+        return [(None, Need(keys=frozenset({key})))] if key else [ANY_RECORD]
+    return [ANY_RECORD]
 
 
 def _both(first: Way, second: Way) -> Way:
     """A record that holds both ways: either name requirement is sound (the smaller is kept)."""
     names = [n for n in (first[0], second[0]) if n is not None]
-    return (min(names, key=len) if names else None), first[1] | second[1]
+    need = Need(first[1].keys | second[1].keys, first[1].values | second[1].values)
+    return (min(names, key=len) if names else None), need
 
 
 def _ways(node: ConditionItem) -> list[Way]:
@@ -153,7 +185,7 @@ def _ways(node: ConditionItem) -> list[Way]:
         for arg in node.args:
             branch = _ways(arg)
             if len(ways) * len(branch) > _MOST_WAYS:  # keep the names, give up this branch's literals
-                branch = [(names, frozenset()) for names, _ in branch]
+                branch = [(names, Need()) for names, _ in branch]
                 branch = branch if len(ways) * len(set(branch)) <= _MOST_WAYS else [ANY_RECORD]
             ways = list(dict.fromkeys(_both(a, b) for a, b in product(ways, dict.fromkeys(branch))))
         return ways
@@ -165,8 +197,8 @@ def _ways(node: ConditionItem) -> list[Way]:
 
 
 def candidates(rules: Iterable[SigmaRule]) -> Candidates:
-    exact: dict[str, set[Literals]] = {}
-    patterns: dict[str, set[Literals]] = {}
+    exact: dict[str, set[Need]] = {}
+    patterns: dict[str, set[Need]] = {}
     unconstrained = []
     for rule in rules:
         try:
@@ -176,13 +208,15 @@ def candidates(rules: Iterable[SigmaRule]) -> Candidates:
         if not ways or any(names is None for names, _ in ways):
             unconstrained.append(rule.title)
             continue
-        for names, literals in ways:
+        for names, need in ways:
             for plain, text in names or ():
-                (exact if plain else patterns).setdefault(text, set()).add(literals)
+                (exact if plain else patterns).setdefault(text, set()).add(need)
     if unconstrained or not (exact or patterns):
         return Candidates(None, tuple(sorted(unconstrained)))
-    def ordered(sets: set[Literals]) -> tuple[Literals, ...]:
-        return tuple(sorted(sets, key=sorted))
+
+    def ordered(needs: set[Need]) -> tuple[Need, ...]:
+        return tuple(sorted(needs, key=_need_order))
+
     return Candidates(
         EventNames(
             frozenset(text.encode() for text in exact),

@@ -155,7 +155,7 @@ def rule_info(rule: AnyRule, rules_root: Path | None = None) -> RuleInfo:
         tags=tags,
         techniques=attack.techniques,
         tactics=attack.tactics,
-        correlation_type=rule.type.value if is_chain else None,  # type: ignore[union-attr]
+        correlation_type=str(rule.type) if is_chain else None,  # type: ignore[union-attr]
         window_seconds=int(rule.timespan.seconds) if is_chain else None,  # type: ignore[union-attr]
     )
 

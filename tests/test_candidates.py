@@ -63,7 +63,7 @@ def test_a_name_with_rules_that_need_literals_is_parsed_only_with_them(tmp_path:
     read = read_file(path, Limits(), names)
     assert [r.event_id for r in read.records] == ["ebs", "upper"]
     assert read.total == 3 and not read.problems
-    assert names.literals_for(b"Encrypt") is None and names.literals_for(b"decrypt")
+    assert names.needs_for(b"Encrypt") is None and names.needs_for(b"decrypt")
 
 
 @pytest.mark.parametrize(

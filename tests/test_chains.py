@@ -41,7 +41,7 @@ def chain_rule(rule_id: str) -> SigmaCorrelationRule:
 
 
 def _is_burst(rule_id: str) -> bool:
-    return chain_rule(rule_id).type.value in BURSTS
+    return str(chain_rule(rule_id).type) in BURSTS  # .value is a number in pySigma 1.5
 
 
 def pairs(*targets: str) -> list[Any]:

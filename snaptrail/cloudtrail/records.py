@@ -30,7 +30,7 @@ import orjson
 from snaptrail.config import MAX_RECORD_BYTES, MAX_RECORD_DEPTH
 
 if TYPE_CHECKING:  # the reader itself needs no pySigma
-    from snaptrail.candidates import EventNames
+    from snaptrail.candidates import EventNames, Need
 
 SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log", ".log.gz")
 
@@ -41,6 +41,7 @@ _RECORD_START_BYTES = _RECORD_START.encode()
 _RECORDS_START = b'{"Records":[' + _RECORD_START_BYTES
 # The eventName key and its value as CloudTrail writes them; no group 1: the value is no string.
 _EVENT_NAME = re.compile(rb'"eventName":(?:"([^"]*)")?')
+_UNJUDGED: Any = object()  # no answer of EventNames.needs_for is this object
 _RECORDS_ARRAY = re.compile(r'\s*\{\s*"Records"\s*:\s*\[')
 _SPACE = re.compile(r"\s*")
 
@@ -365,26 +366,24 @@ def read_file(
 
 def _read_candidates(raw: bytes, names: EventNames, file: FileRead) -> bool:
     """Parse only the records of a CloudTrail-written file that some rule can match (an eventName in
-    `names`, holding the literals that name's rules need: snaptrail.candidates); False
-    (nothing done) when the file is not in that form, to be parsed whole. The form is checked, not
-    assumed: the S3 envelope, records compact with eventVersion first, every eventName a string (so
-    a record with a mistyped eventName is never skipped unseen). One pass over the eventName keys,
-    each name judged once per file: this is the loop every byte of a trail goes through."""
+    `names`, holding what that name's rules need: snaptrail.candidates); False (nothing done) when
+    the file is not in that form, to be parsed whole. The form is checked, not assumed: the S3
+    envelope, records compact with eventVersion first, every eventName a string (so a record with a
+    mistyped eventName is never skipped unseen). One pass over the eventName keys, each name judged
+    once (EventNames keeps the answers): this is the loop every byte of a trail goes through."""
     if not raw.startswith(_RECORDS_START) or not raw.rstrip().endswith(b"]}"):
         return False
     found = FileRead(file.source, file.limits, file.keep_data)
     records = 0
-    # A trail has a few hundred distinct names: each is looked up once. False: no rule wants it.
-    wanted: dict[bytes, tuple[frozenset[bytes], ...] | bool] = {}
+    judged: dict[bytes, tuple[Need, ...] | None] = {}  # this file's names, each judged once
     for match in _EVENT_NAME.finditer(raw):
         name = match.group(1)
         if name is None:
             return False  # an eventName that is no string: the careful reader names it
-        needs = wanted.get(name)
-        if needs is None:
-            found_needs = names.literals_for(name)
-            needs = wanted[name] = False if found_needs is None else found_needs
-        if needs is not False:
+        needs = judged.get(name, _UNJUDGED)
+        if needs is _UNJUDGED:
+            needs = judged[name] = names.needs_for(name)
+        if needs is not None:
             start = raw.rfind(_RECORD_START_BYTES, 0, match.start())
             stop = raw.find(_RECORD_START_BYTES, match.end())
             if stop >= 0:
@@ -392,21 +391,22 @@ def _read_candidates(raw: bytes, names: EventNames, file: FileRead) -> bool:
             else:
                 body = raw[start:].rstrip().removesuffix(b"]}").rstrip()
             where = f"Records[{records}]"
+            records += 1
             if needs:
-                lowered = body.lower()
-                if not any(all(literal in lowered for literal in way) for way in needs):
-                    records += 1
+                lowered: list[bytes] = []  # the body lower-cased, once, if a need tests values
+                if not any(need.met_by(body, lowered) for need in needs):
                     continue  # none of the ways its name's rules match can hold
             if len(body) > file.limits.max_record_bytes:
                 found.problem(_too_large(len(body), file.limits), where)
-            else:
-                try:
-                    # orjson refuses invalid UTF-8 and lone surrogates: the bytes are the record's text.
-                    value = orjson.loads(body)
-                except orjson.JSONDecodeError:
-                    return False  # not as it looked: the careful reader names why
-                found.add(where, value, len(body), body.decode("utf-8"))
-        records += 1
+                continue
+            try:
+                # orjson refuses invalid UTF-8 and lone surrogates: the bytes are the record's text.
+                value = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return False  # not as it looked: the careful reader names why
+            found.add(where, value, len(body), body.decode("utf-8"))
+        else:
+            records += 1
     file.records, file.problems = found.records, file.problems + found.problems
     file.total = records - len(found.problems)
     return True

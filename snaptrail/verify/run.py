@@ -422,7 +422,7 @@ class _TargetRun:
             detail, reason = self._why_not_run(chain=True)
             self.judge.all(rule_id, cases, NOT_EXECUTED, detail, reason)
             return
-        burst = rule.type.value in BURSTS
+        burst = str(rule.type) in BURSTS  # its value is a number; str() is the Sigma name
         for case in cases:
             found, refusal = self._run(execute, query, case.records)
             if refusal is not None:
