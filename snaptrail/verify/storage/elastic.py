@@ -38,6 +38,7 @@ from snaptrail.backends.elastic import (
     extracted_paths,
 )
 from snaptrail.cloudtrail.registry import CloudTrailPath, load_json_data
+from snaptrail.verify.storage.paths import value_at
 
 # Limits from the integration's field definitions: the flattened copy is only written when the
 # keyword string is shorter than Lucene's term limit (longer strings would make indexing fail).
@@ -240,22 +241,13 @@ def _dedupe(values: list[Any]) -> list[Any]:
     return seen
 
 
-def _read(document: dict[str, Any], dotted: str) -> Any:
-    node: Any = document
-    for name in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(name)
-    return node
-
-
 def derived_equalities_of(document: dict[str, Any]) -> dict[str, bool]:
     """The booleans the pipeline derives once the keywords are written: for each pair of fields that
     both hold a string, whether they are equal ignoring case (Java's equalsIgnoreCase; CloudTrail's
     account ids and region names are ASCII, where it is Python's lower())."""
     derived: dict[str, bool] = {}
     for left, right, field in derived_equalities():
-        first, second = _read(document, left), _read(document, right)
+        first, second = value_at(document, left), value_at(document, right)
         if isinstance(first, str) and isinstance(second, str):
             derived[field] = first.lower() == second.lower()
     return derived

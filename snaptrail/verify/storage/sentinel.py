@@ -14,21 +14,13 @@ import json
 from typing import Any
 
 from snaptrail.cloudtrail.registry import load_json_data
+from snaptrail.verify.storage.paths import value_at
 
 
 @functools.cache
 def _columns() -> list[dict[str, Any]]:
     data: dict[str, Any] = load_json_data("sentinel_table.json")
     return [column for column in data["columns"] if column.get("source")]
-
-
-def _lookup(record: dict[str, Any], dotted: str) -> Any:
-    node: Any = record
-    for name in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(name)
-    return node
 
 
 def _compact_json(value: Any) -> str | None:
@@ -62,7 +54,7 @@ def to_sentinel_row(record: dict[str, Any]) -> dict[str, object]:
     """One ``AWSCloudTrail`` row: every column that is derived from the record, None when absent."""
     row: dict[str, object] = {}
     for column in _columns():
-        value = _lookup(record, column["source"])
+        value = value_at(record, column["source"])
         if column.get("json"):
             row[column["name"]] = _compact_json(value)
         elif column["type"] == "bool":
