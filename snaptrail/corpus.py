@@ -370,9 +370,11 @@ class Corpus:
     # ---- views ------------------------------------------------------------------------------------
     @cached_property
     def rules(self) -> list[RuleInfo]:
-        """Every detection (single-event rules and chains), by family then title."""
+        """Every detection (single-event rules and chains), by family then title. A step of a chain
+        with `generate: false` (Sigma's default) is no detection on its own: it compiles into its
+        chains only."""
         root = self.rule_paths[0] if self.rule_paths else None
-        infos = [rule_info(rule, root) for rule in self.collection.rules]
+        infos = [rule_info(rule, root) for rule in self.collection.rules if rule._output]
         return sorted(infos, key=lambda r: (r.family, r.title))
 
     @cached_property

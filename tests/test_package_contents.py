@@ -252,34 +252,89 @@ def test_a_rule_missing_from_a_package_is_a_difference(
     assert len(found) == 3, found
 
 
-def test_an_unsupported_rule_must_be_listed_in_the_readme(
-    build: tuple[BuildContext, Path], tmp_path: Path
+# A chain no target implements (only `gte`/`gt` count conditions are: backends/chains.py), over a
+# shipped building block: every package must leave it out and name it in its README.
+_UNSUPPORTED_CHAIN = """\
+title: Few EBS Snapshots By One Principal
+id: 0d7c2a4e-5b1f-4c3e-9a8d-6f2e1b0c9d7a
+name: test_chain_fewer_than_two_snapshots
+status: experimental
+description: A count condition below a threshold, which no target implements.
+author: snaptrail tests
+date: 2026-12-07
+correlation:
+  type: event_count
+  rules:
+    - ba28b7cf-06d4-4eff-b425-1e150b164153  # ebs_snapshot_created
+  group-by:
+    - userIdentity.arn
+  timespan: 10m
+  condition:
+    lt: 2
+  generate: true  # the building block stays a detection of its own
+level: low
+"""
+
+
+@pytest.fixture(scope="module")
+def build_with_unsupported(tmp_path_factory: pytest.TempPathFactory) -> tuple[BuildContext, Path, RuleInfo]:
+    root = tmp_path_factory.mktemp("unsupported")
+    rules = root / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "chains" / "test_chain_fewer_than_two_snapshots.yml").write_text(_UNSUPPORTED_CHAIN, "utf-8")
+    context = BuildContext([rules], [REPO / "sigma" / "filters"], load_config(REPO / "snaptrail.yml"))
+    out = root / "dist"
+    build_all(context, out)
+    rule = next(rule for rule in context.rules if rule.name == "test_chain_fewer_than_two_snapshots")
+    return context, out, rule
+
+
+def test_a_rule_no_target_expresses_is_left_out_of_every_package(
+    build_with_unsupported: tuple[BuildContext, Path, RuleInfo],
 ) -> None:
-    context, out = build
-    unsupported = [rule for rule in context.rules if expected(context, ("sentinel",))[rule.id] is None]
-    elastic_targets = tuple(KIBANA[language][0] for language in context.config.elastic.languages)
-    carried = kibana_contents(out, context.config)  # threshold rules carry what no language expresses
-    unsupported_elastic = [
-        rule
-        for rule in context.rules
-        if expected(context, elastic_targets)[rule.id] is None and rule.id not in carried
-    ]
-    if not unsupported and not unsupported_elastic:
-        pytest.skip("every rule is expressible on every package's targets: no README line to remove")
-    rule, package, readme = (
-        (unsupported_elastic[0], "elastic", out / "elastic" / "README.md")
-        if unsupported_elastic
-        else (unsupported[0], "sentinel", out / "sentinel" / "README.md")
-    )
+    context, out, rule = build_with_unsupported
+    assert all_differences(context, out) == []
+    for readme in (out / "splunk" / APP_ID / "README.md", out / "elastic" / "README.md",
+                   out / "sentinel" / "README.md"):  # fmt: skip
+        assert f"`{rule.name}`" in _left_out(readme), readme
+
+
+@pytest.mark.parametrize("package", ["splunk", "elastic", "sentinel"])
+def test_an_unsupported_rule_must_be_listed_in_the_readme(
+    build_with_unsupported: tuple[BuildContext, Path, RuleInfo], package: str, tmp_path: Path
+) -> None:
+    context, out, rule = build_with_unsupported
+    readme = out / "splunk" / APP_ID / "README.md" if package == "splunk" else out / package / "README.md"
     copy = tmp_path / "README.md"
     text = readme.read_text(encoding="utf-8")
     copy.write_text(
         "\n".join(line for line in text.split("\n") if f"`{rule.name}`" not in line), encoding="utf-8"
     )
-    contents = (
-        kibana_contents(out, context.config) if package == "elastic" else sentinel_contents(out, context)
-    )
-    targets = elastic_targets if package == "elastic" else ("sentinel",)
-    assert differences(context, package, contents, targets, copy) == [
+    contents, targets = {
+        "splunk": (lambda: splunk_contents(out), ("splunk",)),
+        "elastic": (
+            lambda: kibana_contents(out, context.config),
+            tuple(KIBANA[language][0] for language in context.config.elastic.languages),
+        ),
+        "sentinel": (lambda: sentinel_contents(out, context), ("sentinel",)),
+    }[package]
+    assert differences(context, package, contents(), targets, copy) == [
         f"{package}: {rule.name}: unsupported but not listed in the README"
     ]
+
+
+def test_a_step_of_a_chain_with_generate_false_is_no_detection_of_its_own(tmp_path: Path) -> None:
+    """Sigma's default `generate: false` hides the chain's steps: the build leaves the step out of
+    every package (it was a KeyError traceback) and the packages still agree with the table."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    hidden = _UNSUPPORTED_CHAIN.replace(
+        "  generate: true  # the building block stays a detection of its own\n", ""
+    )
+    assert hidden != _UNSUPPORTED_CHAIN
+    (rules / "chains" / "test_chain_fewer_than_two_snapshots.yml").write_text(hidden, "utf-8")
+    context = BuildContext([rules], [REPO / "sigma" / "filters"], load_config(REPO / "snaptrail.yml"))
+    out = tmp_path / "dist"
+    build_all(context, out)
+    assert "ba28b7cf-06d4-4eff-b425-1e150b164153" not in {rule.id for rule in context.rules}
+    assert all_differences(context, out) == []
