@@ -73,6 +73,7 @@ SECURITY_DOMAIN = "threat"
 # Fields of the Splunk Add-on for AWS a single-event search returns (its events, unchanged).
 PRINCIPAL_FIELD = "userIdentity.arn"
 SOURCE_FIELD = "sourceIPAddress"
+ACCOUNT_FIELD = "recipientAccountId"  # the account the call was made in
 # What a chain search returns (snaptrail.backends.splunk ends every chain with
 # `| table _time snaptrail_key event_ids`): the chain key and the ids of its events, nothing else.
 CHAIN_KEY_FIELD = "snaptrail_key"
@@ -317,8 +318,9 @@ def chain_key_fields(context: BuildContext, rule: RuleInfo) -> frozenset[str]:
 def risk_objects(context: BuildContext, rule: RuleInfo) -> list[dict[str, Any]]:
     """`action.risk.param._risk`: what an alert adds risk to, and the threat objects it names.
 
-    A single-event alert scores its caller (a user: ES matches it against its identities) and names
-    the source address as a threat object, which carries no score. A chain's results hold its key
+    A single-event alert scores its caller (a user: ES matches it against its identities) and the
+    account it happened in (an `other` object: ES knows no account type), and names the source
+    address as a threat object, which carries no score. A chain's results hold its key
     only, so the key is scored: a user when every step reads it from the caller's ARN, the same risk
     object its steps score, else an `other` object (a snapshot id, for instance)."""
     score = RISK_SCORE[rule.level]
@@ -327,6 +329,7 @@ def risk_objects(context: BuildContext, rule: RuleInfo) -> list[dict[str, Any]]:
         return [{"risk_object_field": CHAIN_KEY_FIELD, "risk_object_type": kind, "risk_score": score}]
     return [
         {"risk_object_field": PRINCIPAL_FIELD, "risk_object_type": "user", "risk_score": score},
+        {"risk_object_field": ACCOUNT_FIELD, "risk_object_type": "other", "risk_score": score},
         {"threat_object_field": SOURCE_FIELD, "threat_object_type": "ip_address"},
     ]
 
@@ -493,6 +496,7 @@ def readme(
         risk_scores=[{"name": level, "score": RISK_SCORE[level]} for level in LEVELS],
         principal_field=PRINCIPAL_FIELD,
         source_field=SOURCE_FIELD,
+        account_field=ACCOUNT_FIELD,
         chain_key_field=CHAIN_KEY_FIELD,
         security_domain=SECURITY_DOMAIN,
         left_out=[(rule, one_line(reason)) for rule, reason in left_out],

@@ -578,7 +578,8 @@ def test_with_enterprise_security_every_search_is_a_correlation_search_with_risk
             # Building blocks add risk to the caller and raise no notable.
             assert not [key for key in stanza if key.startswith("action.notable")], name
             assert named | tokens <= known, (name, (named | tokens) - known)
-            assert {e["risk_object_type"] for e in scored} == {"user"}
+            assert {(e["risk_object_field"], e["risk_object_type"]) for e in scored} == {
+                ("userIdentity.arn", "user"), ("recipientAccountId", "other")}  # fmt: skip
             assert {(e["threat_object_field"], e["threat_object_type"]) for e in risk
                     if "threat_object_field" in e} == {("sourceIPAddress", "ip_address")}  # fmt: skip
 
@@ -599,8 +600,8 @@ def test_a_chain_keyed_on_the_caller_scores_the_same_risk_object_as_its_steps(es
     assert scored(burst.title) == [("snaptrail_key", "user")]
     assert scored(shared.title) == [("snaptrail_key", "other")]
     assert scored("EBS Snapshot Created By A Principal That Is Not An AWS Service") == [
-        ("userIdentity.arn", "user")
-    ]
+        ("userIdentity.arn", "user"), ("recipientAccountId", "other")
+    ]  # fmt: skip
 
 
 def test_the_readme_shows_the_enterprise_security_content(built: Path, es_built: Path) -> None:
