@@ -1050,7 +1050,6 @@ class EsqlCloudTrailBackend(
         return self.mv_like_expression.format(joined=joined, value=self.convert_value_str(pattern, state))
 
 
-
 __all__ = [
     "DEFAULT_INDEX",
     "EqlCloudTrailBackend",

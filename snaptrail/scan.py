@@ -184,9 +184,7 @@ def scan(
                 store.add_records(records(reads))
             failed = [conversion for conversion in compiled.values() if not conversion.ok]
             runs = [conversion for conversion in compiled.values() if conversion.ok]
-            statements = [
-                str(c.query) if c.chain else event_ids_sql(str(c.query)) for c in runs
-            ]
+            statements = [str(c.query) if c.chain else event_ids_sql(str(c.query)) for c in runs]
             raw_alerts: list[tuple[Conversion, list[str]]] = [
                 (conversion, [str(i) for i in row["event_ids"]] if conversion.chain else [row["event_id"]])
                 for conversion, rows in zip(

@@ -51,9 +51,8 @@ def compiled(target: str, rule_id: str) -> Conversion:
 
 def query_of(target: str, rule_id: str) -> str:
     conversion = compiled(target, rule_id)
-    assert conversion.ok, (
-        f"{target} no longer expresses {NAMES[rule_id]}: {conversion.error}"
-        + (" (pin it in tests/expected_limits.yml only if that is intended)" if conversion.limitation else "")
+    assert conversion.ok, f"{target} no longer expresses {NAMES[rule_id]}: {conversion.error}" + (
+        " (pin it in tests/expected_limits.yml only if that is intended)" if conversion.limitation else ""
     )
     return str(conversion.query)
 

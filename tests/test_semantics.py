@@ -354,8 +354,12 @@ NOT_EXECUTED: dict[str, set[str]] = {
     "elastic-lucene": {"cidr"},
     # The eql Python engine's case and regex semantics differ from Elasticsearch's here.
     "elastic-eql": {
-        "cased_is_case_sensitive", "single_char_wildcard", "regex_searches_case_sensitively",
-        "regex_anchor", "regex_ignorecase_flag", "cidr",
+        "cased_is_case_sensitive",
+        "single_char_wildcard",
+        "regex_searches_case_sensitively",
+        "regex_anchor",
+        "regex_ignorecase_flag",
+        "cidr",
     },
 }
 # duckdb-kql (the only KQL executor offline) has no mv-apply and no ipv4_is_in_range: these must

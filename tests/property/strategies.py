@@ -49,7 +49,7 @@ RESERVED = (
     "matches regex", "like", "rlike", "where", "by", "sequence", "any", "|", "||", "&&", "!", "~",
     "NULL", "CASE(", "TERM(", "search", "'", "''", '"', "\\n", "${x}", "%", "_",
 )  # fmt: skip
-_ESCAPES = ("\\*", "\\?", "\\\\", "\\a", "\\\"", "\\n", "\\x")
+_ESCAPES = ("\\*", "\\?", "\\\\", "\\a", '\\"', "\\n", "\\x")
 
 _literal = st.text(alphabet=_LITERAL_CHARS, min_size=1, max_size=4)
 _token = st.one_of(
@@ -61,7 +61,7 @@ _token = st.one_of(
 _short_value = st.lists(_token, max_size=6).map("".join)
 # Very long values: mixed-case letters (the expensive case for case-insensitive automata) with
 # the odd special character.
-_long_value = st.text(alphabet="aAbBcCxXyYzZ-_ \"\\", min_size=150, max_size=260)
+_long_value = st.text(alphabet='aAbBcCxXyYzZ-_ "\\', min_size=150, max_size=260)
 SIGMA_VALUES = st.one_of(_short_value, _short_value, _short_value, st.just(""), _long_value)
 
 # Regular expressions from a small grammar whose every construct means the same in Python's re,
