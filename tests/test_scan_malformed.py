@@ -129,6 +129,10 @@ def _corpus() -> list[Bad]:
     # --- wrong types and times ----------------------------------------------------------------------
     add("name-number.json", "eventName is a number, expected a string",
         lambda p: p.write_bytes(_s3([_copy(first, "name-number", eventName=7)])))  # fmt: skip
+    # Compact as CloudTrail writes it, but the last eventName never ends: the careful reader names it.
+    add("name-cut.json", "Unterminated string",
+        lambda p: p.write_bytes(_s3([_copy(first, "name-cut")]).replace(b'"eventName":"', b'"eventName":"X')
+                                .split(b'"eventName":"X')[0] + b'"eventName":"CreateSnapshot]}'))  # fmt: skip
     add("params-string.json", "requestParameters is a string, expected an object",
         lambda p: p.write_bytes(_s3([_copy(first, "params-string", requestParameters="{}")])))  # fmt: skip
     add("bad-time.json", "eventTime 'yesterday' is not an ISO 8601 time",
