@@ -1,8 +1,10 @@
 """DuckDB SQL over raw CloudTrail records: the embedded engine behind the tests and `snaptrail scan`.
 
-Records sit in table `cloudtrail` with the record's JSON in column `raw` (see
-snaptrail.engine). Paths are read with DuckDB's JSON functions; an array step becomes a
-JSONPath wildcard, which returns a list, and "any element matches" is `list_filter`.
+Records sit in table `cloudtrail` with the record's JSON in column `raw` and the envelope fields of
+COLUMNS and EXTRACTED beside it as VARCHAR columns of those names (snaptrail.engine creates and fills
+it: a table of your own needs the same columns). Other paths are read with DuckDB's JSON functions;
+an array step becomes a JSONPath wildcard, which returns a list, and "any element matches" is
+`list_filter`.
 pysigma-backend-duckdb is not used: it quotes dotted paths as one column and has no arrays.
 """
 
@@ -25,9 +27,24 @@ from snaptrail.backends.plugin import SnaptrailBackend
 from snaptrail.cloudtrail.registry import CloudTrailPath
 
 TABLE = "cloudtrail"
-# Envelope fields the table also holds as columns (snaptrail.engine fills them): a rule's test on
-# them is a column comparison, not a JSON parse, and DuckDB evaluates it first.
+# Envelope fields every engine's table also holds as columns (snaptrail.engine, snaptrail.spark_scan
+# fill them): a rule's test on them is a column comparison, not a JSON parse, and runs first.
 COLUMNS = ("eventSource", "eventName")
+# Further envelope fields DuckDB's table holds as columns, each filled once per record from the
+# record's JSON by the same json_extract_string a query would run: who called, from where, with
+# which error. Every service-role filter reads them, in every rule, so inline they were most of a
+# scan's JSON parsing.
+EXTRACTED = (
+    "errorCode",
+    "sourceIPAddress",
+    "recipientAccountId",
+    "awsRegion",
+    "userIdentity.type",
+    "userIdentity.arn",
+    "userIdentity.accountId",
+    "userIdentity.invokedBy",
+    "userIdentity.sessionContext.sessionIssuer.arn",
+)
 # An IPv4 address in dotted-quad form, each octet 0-255 (matched whole): the text a CIDR test reads
 # as four numbers (the Spark target tests it the same way).
 DOTTED_QUAD = r"(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}"
@@ -46,6 +63,12 @@ def json_path(path: CloudTrailPath) -> str:
 
 def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def extracted_path(name: str) -> str:
+    """The JSONPath (an SQL string) whose json_extract_string fills column `name` of EXTRACTED:
+    a dotted envelope path, no arrays."""
+    return sql_string("$" + "".join(f'."{key}"' for key in name.split(".")))
 
 
 def duckdb_pipeline() -> ProcessingPipeline:
@@ -109,7 +132,7 @@ class DuckDBBackend(SnaptrailBackend, SlidingWindowChains, CloudTrailExpressionB
 
     # ---- paths ----------------------------------------------------------------------------------
     def scalar_expression(self, path: CloudTrailPath) -> str:
-        if path.sigma_name in COLUMNS:
+        if path.sigma_name in COLUMNS or path.sigma_name in EXTRACTED:
             return f'"{path.sigma_name}"'
         return f"json_extract_string(raw, {sql_string(json_path(path))})"
 

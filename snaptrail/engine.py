@@ -13,8 +13,10 @@ from typing import Any
 
 import duckdb
 
-from snaptrail.backends.duckdb import TABLE
+from snaptrail.backends.duckdb import EXTRACTED, TABLE, extracted_path
 from snaptrail.cloudtrail.records import Record
+
+LOAD_BATCH_ROWS = 4096  # records per insert (a few MB of JSON)
 
 
 def event_ids_sql(sql: str) -> str:
@@ -32,10 +34,12 @@ def _text(value: Any) -> str | None:
 
 
 class CloudTrailStore:
-    """An in-memory table `cloudtrail(seq, event_id, event_time, origin, eventSource, eventName, raw JSON)`.
+    """An in-memory table `cloudtrail(seq, event_id, event_time, origin, eventSource, eventName, raw
+    JSON, <EXTRACTED>)`.
 
-    eventSource and eventName are also columns (see snaptrail.backends.duckdb.COLUMNS): every rule
-    filters on them first, so DuckDB parses a record's JSON only for the events a rule is about."""
+    eventSource and eventName are also columns (snaptrail.backends.duckdb.COLUMNS): every rule
+    filters on them first, so DuckDB parses a record's JSON only for the events a rule is about; the
+    identity and error fields every filter reads are columns too (EXTRACTED), parsed once per record."""
 
     def __init__(self, spill_directory: Path | None = None, memory_limit: str | None = None) -> None:
         """In memory; for a large scan within `memory_limit`, beyond which DuckDB moves pages to
@@ -54,9 +58,10 @@ class CloudTrailStore:
                 self._connection.execute(f"SET memory_limit = '{self._memory_limit}'")
             if self._spill_directory is not None:
                 self._connection.execute(f"SET temp_directory = '{self._spill_directory}'")
+            extracted = "".join(f', "{name}" VARCHAR' for name in EXTRACTED)
             self._connection.execute(
                 f"CREATE TABLE {TABLE} (seq INTEGER, event_id VARCHAR, event_time TIMESTAMPTZ, "
-                'origin VARCHAR, "eventSource" VARCHAR, "eventName" VARCHAR, raw JSON)'
+                f'origin VARCHAR, "eventSource" VARCHAR, "eventName" VARCHAR, raw JSON{extracted})'
             )
         return self._connection
 
@@ -75,22 +80,34 @@ class CloudTrailStore:
     def _load(self, rows: Iterable[tuple[str, Any, Any, str | None, str | None, str]]) -> None:
         """Bulk-load through DuckDB's JSON reader: row-by-row inserts from Python run at a few
         thousand rows a second, the reader at hundreds of thousands. A record's JSON text is written
-        into its row as it is, not escaped again as a string."""
+        into its row as it is, not escaped again as a string. Rows go in batches, so one insert's
+        working memory stays well inside the store's memory limit however many records a scan keeps."""
+        batch: list[str] = []
+        for origin, event_id, event_time, event_source, event_name, raw in rows:
+            envelope = json.dumps([self._count, event_id, event_time, origin, event_source, event_name])
+            batch.append(f'{{"row":{envelope},"raw":{raw}}}\n')
+            self._count += 1
+            if len(batch) == LOAD_BATCH_ROWS:
+                self._insert(batch)
+                batch = []
+        if batch:
+            self._insert(batch)
+
+    def _insert(self, lines: list[str]) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8", delete=False) as handle:
-            count = 0
-            for origin, event_id, event_time, event_source, event_name, raw in rows:
-                envelope = json.dumps([self._count, event_id, event_time, origin, event_source, event_name])
-                handle.write(f'{{"row":{envelope},"raw":{raw}}}\n')
-                self._count += 1
-                count += 1
+            handle.writelines(lines)
         try:
-            if count:
-                self.connection.execute(
-                    f"INSERT INTO {TABLE} SELECT row[1]::INTEGER, row[2], TRY_CAST(row[3] AS TIMESTAMPTZ), "
-                    "row[4], row[5], row[6], raw FROM read_json(?, columns={'row': 'VARCHAR[]', "
-                    "'raw': 'JSON'}, format='newline_delimited')",
-                    [handle.name],
-                )
+            # One JSON function for every extracted path: each JSON function of a query holds a
+            # working buffer of its own per thread.
+            paths = ", ".join(extracted_path(name) for name in EXTRACTED)
+            extracted = "".join(f", e[{i}]" for i in range(1, len(EXTRACTED) + 1))
+            self.connection.execute(
+                f"INSERT INTO {TABLE} SELECT row[1]::INTEGER, row[2], TRY_CAST(row[3] AS TIMESTAMPTZ), "
+                f"row[4], row[5], row[6], raw{extracted} FROM (SELECT *, json_extract_string(raw, [{paths}]) "
+                "AS e FROM read_json(?, columns={'row': 'VARCHAR[]', 'raw': 'JSON'}, "
+                "format='newline_delimited'))",
+                [handle.name],
+            )
         finally:
             os.unlink(handle.name)
 

@@ -134,12 +134,9 @@ def _events(store: CloudTrailStore, event_ids: set[str]) -> dict[str, Event]:
     rows = store.query(
         "SELECT c.event_id, c.origin, "
         "json_extract_string(c.raw, '$.eventTime') AS time, c.\"eventSource\" AS event_source, "
-        "c.\"eventName\" AS event_name, json_extract_string(c.raw, '$.recipientAccountId') AS account, "
-        "json_extract_string(c.raw, '$.awsRegion') AS region, "
-        "coalesce(json_extract_string(c.raw, '$.userIdentity.arn'), "
-        "json_extract_string(c.raw, '$.userIdentity.invokedBy'), "
-        "json_extract_string(c.raw, '$.userIdentity.type')) AS principal, "
-        "json_extract_string(c.raw, '$.sourceIPAddress') AS source_ip, "
+        'c."eventName" AS event_name, c."recipientAccountId" AS account, c."awsRegion" AS region, '
+        'coalesce(c."userIdentity.arn", c."userIdentity.invokedBy", c."userIdentity.type") AS principal, '
+        'c."sourceIPAddress" AS source_ip, '
         "json_extract(c.raw, '$.requestParameters')::VARCHAR || ' ' || "
         "coalesce(json_extract(c.raw, '$.responseElements')::VARCHAR, '') AS elements "
         "FROM cloudtrail c JOIN alerted USING (event_id) ORDER BY c.seq"
