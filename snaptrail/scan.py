@@ -30,6 +30,7 @@ from snaptrail.engine import CloudTrailStore, event_ids_sql
 
 # DuckDB's share of a scan's memory; the candidates beyond it wait on disk.
 STORE_MEMORY_LIMIT = "256MB"
+READ_BATCH_FILES = 64  # the most files a worker is handed at once
 
 
 @dataclass(frozen=True)
@@ -93,22 +94,42 @@ def _worker_count(files: int) -> int:
     return max(1, min(cores, files))
 
 
+# A worker's reader, set once when the worker starts (not sent with every batch of files: the
+# candidate names are a sizeable object, and they remember each name's answer across files).
+_worker_reader: Callable[[Path], FileRead] | None = None
+
+
+def _start_worker(limits: Limits, names: EventNames | None) -> None:
+    global _worker_reader
+    _worker_reader = partial(read_file, limits=limits, candidates=names, keep_data=False)
+
+
+def _read_in_worker(path: Path) -> FileRead:
+    assert _worker_reader is not None, "a scan worker reads only after _start_worker"
+    return _worker_reader(path)
+
+
 @contextmanager
 def _reading(files: list[Path], limits: Limits, names: EventNames | None) -> Iterator[Iterator[FileRead]]:
     """Each file's reading, in file order (so which copy of a duplicate is kept is deterministic).
     Every file is handed to the workers on entry: they read while the caller goes on (compiling the
     rules), and the results wait for it."""
-    reader = partial(read_file, limits=limits, candidates=names, keep_data=False)
     workers = _worker_count(len(files))
     if workers == 1:
-        yield map(reader, files)
+        yield map(partial(read_file, limits=limits, candidates=names, keep_data=False), files)
         return
     # fork: the workers inherit the loaded modules; no DuckDB connection is open yet to inherit.
     context = (
         multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     )
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield pool.map(reader, files, chunksize=max(1, min(16, len(files) // (workers * 8))))
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(limits, names)
+    ) as pool:
+        # Batches of files per round trip to a worker: fewer trips cost less, smaller batches
+        # share the last files out more evenly.
+        yield pool.map(
+            _read_in_worker, files, chunksize=max(1, min(READ_BATCH_FILES, len(files) // (workers * 8)))
+        )
 
 
 # Resource ids as EC2 and RDS write them in request and response elements: what a triager follows
