@@ -27,6 +27,7 @@ from snaptrail.cloudtrail.records import FileRead, Limits, ReadReport, Record, l
 from snaptrail.config import Config
 from snaptrail.corpus import Conversion, Corpus, FilterState
 from snaptrail.engine import CloudTrailStore, event_ids_sql
+from snaptrail.scan_plan import ScanPlan, cached_plan, plan_key, save_plan
 
 # DuckDB's share of a scan's memory; the candidates beyond it wait on disk.
 STORE_MEMORY_LIMIT = "256MB"
@@ -181,8 +182,17 @@ def scan(
     limits: Limits | None = None,
     progress: Progress | None = None,
 ) -> ScanResult:
-    corpus = Corpus.load(rule_paths, filter_paths, config)
-    wanted = candidates(rule for rule in corpus.collection.rules if isinstance(rule, SigmaRule))
+    # The compiled plan of this content from an earlier scan (snaptrail.scan_plan), else the rules
+    # are loaded here and compiled while the workers read.
+    key = plan_key(rule_paths, filter_paths, config)
+    plan = cached_plan(key)
+    corpus: Corpus | None = None
+    if plan is None:
+        corpus = Corpus.load(rule_paths, filter_paths, config)
+        wanted = candidates(rule for rule in corpus.collection.rules if isinstance(rule, SigmaRule))
+        filters = tuple(corpus.filters)
+    else:
+        wanted, filters = plan.candidates, plan.filters
     read = ReadReport(limits=limits or Limits())
     files = log_files(log_paths, read)
 
@@ -198,10 +208,13 @@ def scan(
         store = CloudTrailStore(Path(work), STORE_MEMORY_LIMIT)
         try:
             with _reading(files, read.limits, wanted.names) as reads:
-                compiled = corpus.compiled("duckdb")  # while the workers read
+                if plan is None:  # while the workers read
+                    assert corpus is not None
+                    plan = ScanPlan(tuple(corpus.compiled("duckdb").values()), filters, wanted)
+                    save_plan(key, plan)
                 store.add_records(records(reads))
-            failed = [conversion for conversion in compiled.values() if not conversion.ok]
-            runs = [conversion for conversion in compiled.values() if conversion.ok]
+            failed = [conversion for conversion in plan.conversions if not conversion.ok]
+            runs = [conversion for conversion in plan.conversions if conversion.ok]
             statements = [str(c.query) if c.chain else event_ids_sql(str(c.query)) for c in runs]
             raw_alerts: list[tuple[Conversion, list[str]]] = [
                 (conversion, [str(i) for i in row["event_ids"]] if conversion.chain else [row["event_id"]])
@@ -220,4 +233,4 @@ def scan(
         for conversion, ids in raw_alerts
     ]  # fmt: skip
     alerts.sort(key=lambda a: (a.time, a.rule_id, a.event_ids))
-    return ScanResult(alerts, read, failed, corpus.filters, wanted, len(compiled) - len(failed))
+    return ScanResult(alerts, read, failed, list(filters), wanted, len(plan.conversions) - len(failed))

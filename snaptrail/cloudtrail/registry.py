@@ -230,6 +230,13 @@ def use_overlays(paths: Sequence[Path]) -> None:
         registry.cache_clear()
 
 
+def overlay_files() -> list[Path]:
+    """The overlay files `registry()` reads, in the order it reads them."""
+    return [
+        file for path in _overlay_paths for file in (sorted(path.rglob("*.yml")) if path.is_dir() else [path])
+    ]
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         return yaml_text.load(path.read_text(encoding="utf-8"))
@@ -247,11 +254,7 @@ def registry() -> Registry:
         for entry in folder.iterdir()
         if entry.name.endswith(".yml")
     }
-    overlays: dict[str, Any] = {}
-    for path in _overlay_paths:
-        files = sorted(path.rglob("*.yml")) if path.is_dir() else [path]
-        for file in files:
-            overlays[str(file)] = _read_yaml(file)
+    overlays = {str(file): _read_yaml(file) for file in overlay_files()}
     try:
         return Registry(merge_registry_documents(documents, overlays))
     except RegistryError:

@@ -1,0 +1,117 @@
+"""What `snaptrail scan` runs, compiled once per content: the DuckDB queries, the filters' state and
+the candidate names, kept between scans.
+
+Loading and compiling the rules is a fixed cost of every scan (most of a small scan's time). The plan
+is stored in snaptrail's cache folder (snaptrail.verify.cache.cache_dir) under a key that covers
+every input of the compilation: the bytes of each rule, filter and registry overlay file, the
+settings (snaptrail.yml as read), the source of snaptrail itself and the Python and pySigma
+versions. Any change to one of them is another key, so a plan is never used for content it was not
+compiled from; a plan that cannot be read (damaged, from another snaptrail) is compiled again, and
+one that cannot be written leaves the scan as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import snaptrail
+from snaptrail.candidates import Candidates
+from snaptrail.cloudtrail.registry import overlay_files
+from snaptrail.config import Config
+from snaptrail.corpus import Conversion, FilterState, rule_files
+from snaptrail.verify.cache import cache_dir
+
+PLAN_FOLDER = "scan-plans"
+_FORMAT = 1  # of the stored plan; a change makes older plans unreadable, so they are compiled again
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    conversions: tuple[Conversion, ...]  # every rule and chain on the duckdb target
+    filters: tuple[FilterState, ...]
+    candidates: Candidates
+
+
+@functools.cache
+def _code_digest() -> str:
+    """snaptrail's own files as installed (an editable install's edits included)."""
+    digest = hashlib.sha256()
+    root = Path(snaptrail.__file__).parent
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def plan_key(rule_paths: Sequence[Path], filter_paths: Sequence[Path], config: Config | None) -> str:
+    """The key of the plan for this content (RuleLoadError for a rule path that does not exist,
+    as loading the rules would raise)."""
+    digest = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        digest.update(f"{label}:{len(data)}:".encode())
+        digest.update(data)
+
+    try:
+        pysigma = version("pysigma")
+    except PackageNotFoundError:  # pragma: no cover - pySigma is a dependency
+        pysigma = "?"
+    add("format", str(_FORMAT).encode())
+    add("python", sys.version.encode())
+    add("pysigma", pysigma.encode())
+    add("snaptrail", _code_digest().encode())
+    for label, paths in (("rule", rule_files(rule_paths)), ("filter", rule_files(filter_paths))):
+        for path in paths:
+            add(label, str(path.resolve()).encode("utf-8", "surrogateescape"))
+            add(label, path.read_bytes())
+    for path in overlay_files():
+        add("overlay", str(path.resolve()).encode("utf-8", "surrogateescape"))
+        add("overlay", path.read_bytes())
+    config = config if config is not None else Config()
+    add("config", f"{config.path}\n{config.model_dump_json()}".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _plan_file(key: str) -> Path:
+    return cache_dir() / PLAN_FOLDER / f"{key}.pickle"
+
+
+# What unpickling a damaged or foreign file raises.
+_UNREADABLE = (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError)
+
+
+def cached_plan(key: str) -> ScanPlan | None:
+    """The stored plan of this key, or None (none stored, or not readable as one)."""
+    try:
+        with _plan_file(key).open("rb") as handle:
+            plan = pickle.load(handle)  # the user's own cache folder, written by save_plan
+    except _UNREADABLE:  # none yet, damaged or from another version: compiled again and replaced
+        return None
+    return plan if isinstance(plan, ScanPlan) else None
+
+
+def save_plan(key: str, plan: ScanPlan) -> None:
+    """Store the plan (atomically: a reader sees the old file or the new one); a cache folder that
+    cannot be written only costs the next scan its compilation."""
+    target = _plan_file(key)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    except OSError:
+        return
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            pickle.dump(plan, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, target)
+    except OSError:
+        Path(temporary).unlink(missing_ok=True)
