@@ -24,6 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import snaptrail
+import snaptrail.backends
 from snaptrail.candidates import Candidates
 from snaptrail.cloudtrail.registry import overlay_files
 from snaptrail.config import Config
@@ -41,15 +42,27 @@ class ScanPlan:
     candidates: Candidates
 
 
+# Folders of the installed package that hold content (keyed by their bytes when a scan uses them),
+# not code.
+_CONTENT_FOLDERS = frozenset({"shipped", "shipped_fixtures", "starter", "templates", "__pycache__"})
+
+
 @functools.cache
 def _code_digest() -> str:
-    """snaptrail's own files as installed (an editable install's edits included)."""
+    """snaptrail's code and data files as installed, the backends' included (an editable install
+    maps snaptrail.backends to a folder of its own): each file's path, size and modification time,
+    which every reinstall and every edit changes."""
+    roots = {os.path.dirname(snaptrail.__file__), os.path.dirname(snaptrail.backends.__file__)}
+    files: set[str] = set()
+    for root in roots:
+        for folder, subfolders, names in os.walk(root):
+            subfolders[:] = [name for name in subfolders if name not in _CONTENT_FOLDERS]
+            files.update(os.path.realpath(os.path.join(folder, name)) for name in names
+                         if name.endswith((".py", ".yml", ".json")))  # fmt: skip
     digest = hashlib.sha256()
-    root = Path(snaptrail.__file__).parent
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(root)).encode("utf-8", "surrogateescape") + b"\0")
-            digest.update(path.read_bytes())
+    for path in sorted(files):
+        stat = os.stat(path)
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

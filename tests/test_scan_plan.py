@@ -114,3 +114,22 @@ def test_a_cache_folder_that_cannot_be_written_costs_nothing_but_time(
     monkeypatch.setenv("SNAPTRAIL_CACHE_DIR", str(blocker / "sub"))  # under a file: no folder can be made
     first = scan([logs], [RULES], filter_paths=[FILTERS])
     assert first.alerts and _alerts(scan([logs], [RULES], filter_paths=[FILTERS])) == _alerts(first)
+
+
+def test_an_edit_of_snaptrail_or_its_backends_is_another_key() -> None:
+    import os
+
+    import snaptrail.backends.duckdb
+    from snaptrail import scan_plan
+
+    backend = Path(snaptrail.backends.duckdb.__file__)
+    before = os.stat(backend)
+    scan_plan._code_digest.cache_clear()
+    digest = scan_plan._code_digest()
+    try:
+        os.utime(backend, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        scan_plan._code_digest.cache_clear()
+        assert scan_plan._code_digest() != digest
+    finally:
+        os.utime(backend, ns=(before.st_atime_ns, before.st_mtime_ns))
+        scan_plan._code_digest.cache_clear()
