@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ class CloudTrailStore:
                 self._connection.execute(f"SET memory_limit = '{self._memory_limit}'")
             if self._spill_directory is not None:
                 self._connection.execute(f"SET temp_directory = '{self._spill_directory}'")
+            # Every query orders by `seq`: no operator needs to keep the table's insertion order.
+            self._connection.execute("SET preserve_insertion_order = false")
             extracted = "".join(f', "{name}" VARCHAR' for name in EXTRACTED)
             self._connection.execute(
                 f"CREATE TABLE {TABLE} (seq INTEGER, event_id VARCHAR, event_time TIMESTAMPTZ, "
@@ -117,6 +119,15 @@ class CloudTrailStore:
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         return _rows(self.connection.execute(sql))
+
+    def stream(self, sql: str, batch: int = 2048) -> Iterator[dict[str, Any]]:
+        """The rows one at a time, fetched in batches: for a result too large to hold twice (as
+        DuckDB's result and as Python rows)."""
+        cursor = self.connection.execute(sql)
+        names = [column[0] for column in cursor.description]
+        while rows := cursor.fetchmany(batch):
+            for row in rows:
+                yield dict(zip(names, row, strict=True))
 
     def query_all(self, statements: Sequence[str], threads: int) -> list[list[dict[str, Any]]]:
         """Each statement's rows, in the order given, run side by side on `threads` cursors: a

@@ -153,7 +153,7 @@ def _events(store: CloudTrailStore, event_ids: set[str]) -> dict[str, Event]:
     store.connection.execute(
         "CREATE OR REPLACE TEMP TABLE alerted AS SELECT unnest(?::VARCHAR[]) AS event_id", [sorted(event_ids)]
     )
-    rows = store.query(
+    rows = store.stream(
         "SELECT c.event_id, c.origin, "
         "json_extract_string(c.raw, '$.eventTime') AS time, c.\"eventSource\" AS event_source, "
         'c."eventName" AS event_name, c."recipientAccountId" AS account, c."awsRegion" AS region, '

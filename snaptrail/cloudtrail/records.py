@@ -15,6 +15,7 @@ once however many symlinks lead to it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import operator
 import os
@@ -94,9 +95,12 @@ class Record:
     data: dict[str, Any] | None = None
 
     @property
-    def key(self) -> tuple[str, str]:
-        """The same event delivered twice has the same key."""
-        return self.event_id, self.recipient
+    def key(self) -> bytes:
+        """The same event delivered twice has the same key: a digest of eventID and
+        recipientAccountId (a scan holds one per record it keeps, a fifth of the size of the two
+        strings)."""
+        text = f"{self.event_id}\0{self.recipient}".encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(text, digest_size=16).digest()
 
 
 @dataclass
@@ -168,7 +172,7 @@ class ReadReport:
     duplicates: int = 0  # parsed records seen before, read once
     skipped_files: int = 0  # files in a folder whose name is no log suffix
     limits: Limits = field(default_factory=Limits)
-    _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    _seen: set[bytes] = field(default_factory=set, repr=False)
 
     def problem(self, source: object, reason: str, where: str = "") -> None:
         self.problems.append(Problem(str(source), reason, where))
