@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 
 from snaptrail.backends.duckdb import EXTRACTED, TABLE, extracted_path
 from snaptrail.cloudtrail.records import Record
@@ -84,10 +85,14 @@ class CloudTrailStore:
         thousand rows a second, the reader at hundreds of thousands. A record's JSON text is written
         into its row as it is, not escaped again as a string. Rows go in batches, so one insert's
         working memory stays well inside the store's memory limit however many records a scan keeps."""
-        batch: list[str] = []
+        batch: list[bytes] = []
         for origin, event_id, event_time, event_source, event_name, raw in rows:
-            envelope = json.dumps([self._count, event_id, event_time, origin, event_source, event_name])
-            batch.append(f'{{"row":{envelope},"raw":{raw}}}\n')
+            fields = [self._count, event_id, event_time, origin, event_source, event_name]
+            try:
+                envelope = orjson.dumps(fields)
+            except orjson.JSONEncodeError:  # a file name with undecodable bytes: escaped by json
+                envelope = json.dumps(fields).encode("ascii")
+            batch.append(b'{"row":' + envelope + b',"raw":' + raw.encode("utf-8") + b"}\n")
             self._count += 1
             if len(batch) == LOAD_BATCH_ROWS:
                 self._insert(batch)
@@ -95,8 +100,8 @@ class CloudTrailStore:
         if batch:
             self._insert(batch)
 
-    def _insert(self, lines: list[str]) -> None:
-        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8", delete=False) as handle:
+    def _insert(self, lines: list[bytes]) -> None:
+        with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as handle:
             handle.writelines(lines)
         try:
             # One JSON function for every extracted path: each JSON function of a query holds a

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -61,7 +61,7 @@ class Alert:
 
     def as_dict(self) -> dict[str, object]:
         """One JSON line: the alert, with who, where and which file from its (last) event."""
-        last = asdict(self.events[-1]) if self.events else {}
+        last = self.events[-1] if self.events else None
         data: dict[str, object] = {
             "rule_id": self.rule_id,
             "title": self.title,
@@ -70,7 +70,7 @@ class Alert:
             "time": self.time,
         }
         for key in ("account", "region", "principal", "source_ip", "file"):
-            data[key] = last.get(key, "")
+            data[key] = getattr(last, key) if last is not None else ""
         return data
 
 
