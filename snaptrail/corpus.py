@@ -242,6 +242,13 @@ def _parse_file(file: Path) -> tuple[list[AnyRule | SigmaFilter], list[LoadProbl
     return documents, list(dict.fromkeys(problems))
 
 
+def _applies(sigma_filter: SigmaFilter, rule: AnyRule) -> bool:
+    """Whether pySigma's apply_on_rule would change the rule (its own test, where this pySigma has
+    it; else assume it applies and let apply_on_rule decide)."""
+    should_apply = getattr(sigma_filter, "_should_apply_on_rule", None)
+    return bool(should_apply(rule)) if callable(should_apply) else True
+
+
 def _dangling(
     chains: list[SigmaCorrelationRule], collection: SigmaCollection
 ) -> list[tuple[SigmaCorrelationRule, str]]:
@@ -360,11 +367,13 @@ class Corpus:
         if active:
             # pySigma's apply_filters inserts the *same* detection objects into every rule a filter
             # applies to; pipelines rename fields in place, so the second rule would see mapped
-            # names. Each rule gets its own copy of each filter.
+            # names. Each rule gets its own copy of each filter that applies to it (most filters
+            # name their rules: copying every filter for every rule was most of loading).
             collection.rules = [
-                functools.reduce(lambda r, f: copy.deepcopy(f).apply_on_rule(r), active, rule)
+                functools.reduce(lambda r, f: copy.deepcopy(f).apply_on_rule(r) if _applies(f, r) else r,
+                                 active, rule)
                 for rule in collection.rules
-            ]
+            ]  # fmt: skip
         return states
 
     # ---- views ------------------------------------------------------------------------------------
