@@ -8,6 +8,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,17 @@ def event_ids_sql(sql: str) -> str:
 def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class QueryFailure:
+    """A statement DuckDB could not run, and why (its error's first line)."""
+
+    reason: str
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _text(value: Any) -> str | None:
@@ -134,21 +146,39 @@ class CloudTrailStore:
             for row in rows:
                 yield dict(zip(names, row, strict=True))
 
-    def query_all(self, statements: Sequence[str], threads: int) -> list[list[dict[str, Any]]]:
-        """Each statement's rows, in the order given, run side by side on `threads` cursors: a
-        scan's candidates fit in one of DuckDB's row groups, so one query keeps one core busy."""
+    def query_all(self, statements: Sequence[str], threads: int) -> list[list[dict[str, Any]] | QueryFailure]:
+        """Each statement's rows (or why it could not run), in the order given, run side by side on
+        `threads` cursors: a scan's candidates fit in one of DuckDB's row groups, so one query keeps
+        one core busy. A statement that runs out of the store's memory limit (a chain over a trail
+        where one principal makes thousands of snapshot calls) is run again with the limit raised to
+        half the machine's memory; one that still fails is a QueryFailure, the others still run."""
         connection = self.connection
         local = threading.local()
+        raising = threading.Lock()
 
-        def run(sql: str) -> list[dict[str, Any]]:
+        def run(sql: str) -> list[dict[str, Any]] | QueryFailure:
             if not hasattr(local, "cursor"):
                 local.cursor = connection.cursor()
-            return _rows(local.cursor.execute(sql))
+            try:
+                return _rows(local.cursor.execute(sql))
+            except duckdb.OutOfMemoryException:
+                with raising:
+                    self._raise_memory_limit()
+                    try:
+                        return _rows(local.cursor.execute(sql))
+                    except duckdb.Error as error:
+                        return QueryFailure(_first_line(error))
+            except duckdb.Error as error:
+                return QueryFailure(_first_line(error))
 
         if threads <= 1 or len(statements) <= 1:
             return [run(sql) for sql in statements]
         with ThreadPoolExecutor(threads, thread_name_prefix="snaptrail-query") as pool:
             return list(pool.map(run, statements))
+
+    def _raise_memory_limit(self) -> None:
+        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 // (1024 * 1024)
+        self.connection.execute(f"SET memory_limit = '{max(half, 1024)}MB'")
 
     def close(self) -> None:
         if self._connection is not None:

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from snaptrail.candidates import Candidates, EventNames, candidates
 from snaptrail.cloudtrail.records import FileRead, Limits, ReadReport, Record, log_files, read_file
 from snaptrail.config import Config
 from snaptrail.corpus import Conversion, Corpus, FilterState
-from snaptrail.engine import CloudTrailStore, event_ids_sql
+from snaptrail.engine import CloudTrailStore, QueryFailure, event_ids_sql
 from snaptrail.scan_plan import ScanPlan, cached_plan, plan_key, save_plan
 
 # DuckDB's share of a scan's memory; the candidates beyond it wait on disk.
@@ -216,13 +216,20 @@ def scan(
             failed = [conversion for conversion in plan.conversions if not conversion.ok]
             runs = [conversion for conversion in plan.conversions if conversion.ok]
             statements = [str(c.query) if c.chain else event_ids_sql(str(c.query)) for c in runs]
-            raw_alerts: list[tuple[Conversion, list[str]]] = [
-                (conversion, [str(i) for i in row["event_ids"]] if conversion.chain else [row["event_id"]])
-                for conversion, rows in zip(
-                    runs, store.query_all(statements, _worker_count(len(statements))), strict=True
+            raw_alerts: list[tuple[Conversion, list[str]]] = []
+            results = store.query_all(statements, _worker_count(len(statements)))
+            for conversion, result in zip(runs, results, strict=True):
+                if isinstance(result, QueryFailure):  # named as a rule not run; the others' alerts stand
+                    why = f"{conversion.title}: DuckDB could not run it ({result.reason})"
+                    failed.append(replace(conversion, query=None, error=why))
+                    continue
+                raw_alerts.extend(
+                    (
+                        conversion,
+                        [str(i) for i in row["event_ids"]] if conversion.chain else [row["event_id"]],
+                    )
+                    for row in result
                 )
-                for row in rows
-            ]
             events = _events(store, {event_id for _, ids in raw_alerts for event_id in ids})
         finally:
             store.close()
