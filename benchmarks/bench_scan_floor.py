@@ -95,15 +95,16 @@ def _reason(stderr: str) -> str:
     return (named or lines or ["no output"])[0][:160]
 
 
-def scan(logs: Path, timeout: float, rss_cap_mb: int, cache: Path) -> ScanRun:
-    """One `snaptrail scan` of `logs` with this cache folder, guarded; its own rusage gives the peak
-    RSS."""
+def scan(logs: Path, timeout: float, rss_cap_mb: int, cache: Path, engine: str = "duckdb") -> ScanRun:
+    """One `snaptrail scan` of `logs` with this cache folder and engine, guarded; its own rusage gives
+    the peak RSS (Spark's JVM included: the scan's own child)."""
     with tempfile.TemporaryDirectory() as work:
         out_path, err_path = Path(work) / "alerts.jsonl", Path(work) / "stderr.txt"
         with out_path.open("wb") as out, err_path.open("wb") as err:
             started = time.perf_counter()
             config = str(trail_corpus.CONFIG)
             command = [str(SNAPTRAIL), "scan", str(logs), "--format", "jsonl", "--config", config]
+            command += ["--engine", engine]
             environment = {**os.environ, "SNAPTRAIL_CACHE_DIR": str(cache)}
             process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=err, env=environment)
             stopped: list[str] = []
@@ -229,6 +230,15 @@ def measure(size: int, folder: Path, args: argparse.Namespace) -> Row:
     last = failed[0] if failed else max(every, key=distance)
     found = last.alerts
     checked = last.status in ("ok",) or last.status.startswith("exit")
+    if args.spark:
+        with tempfile.TemporaryDirectory(prefix="snaptrail-bench-cache-") as cache:
+            spark = scan(corpus.logs, args.timeout, args.rss_cap_mb, Path(cache), engine="spark")
+        missing, extra = sum((expected - spark.alerts).values()), sum((spark.alerts - expected).values())
+        print(
+            f"  spark scan {spark.seconds:.1f} s, {spark.status}; alerts expected / found / missing / extra: "
+            f"{sum(expected.values()):,} / {sum(spark.alerts.values()):,} / {missing:,} / {extra:,}",
+            file=sys.stderr,
+        )
     return Row(
         events=size,
         files=len(files),
@@ -258,6 +268,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="stop a scan after this many seconds")
     parser.add_argument("--rss-cap-mb", type=int, default=8000, help="stop a scan above this RSS")
     parser.add_argument("--generate-only", action="store_true", help="make the corpora, measure nothing")
+    parser.add_argument(
+        "--spark", action="store_true", help="also scan each corpus once with --engine spark (local mode)"
+    )
     args = parser.parse_args()
     sizes = [int(size.replace("_", "")) for size in args.sizes.split(",") if size]
     root = args.corpus_dir or Path(tempfile.gettempdir()) / "snaptrail-corpus"
