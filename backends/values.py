@@ -143,7 +143,9 @@ def _node(op: object, arg: object, flags: _Flags) -> str:
             raise NotTranslatable("scoped inline flags (?flags:...)")
         return f"({_sequence(sub, flags) or '()'})"
     if op is sre.BRANCH:
-        return "|".join(_sequence(branch, flags) or "()" for branch in arg[1])  # type: ignore[index]
+        # Always in parentheses: Python's parser splices a non-capturing group's alternation into
+        # the enclosing sequence (`x(?:ab|c)y` is x, BRANCH, y), so a bare `|` would split it.
+        return "(" + "|".join(_sequence(branch, flags) or "()" for branch in arg[1]) + ")"  # type: ignore[index]
     raise NotTranslatable(
         {
             sre.AT: "an anchor or boundary that is not at the start or end",
