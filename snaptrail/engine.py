@@ -177,7 +177,10 @@ class CloudTrailStore:
             return list(pool.map(run, statements))
 
     def _raise_memory_limit(self) -> None:
-        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 // (1024 * 1024)
+        try:
+            half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 // (1024 * 1024)
+        except (AttributeError, ValueError, OSError):  # no sysconf (Windows): a fixed 4 GB
+            half = 4096
         self.connection.execute(f"SET memory_limit = '{max(half, 1024)}MB'")
 
     def close(self) -> None:
