@@ -32,6 +32,7 @@ from snaptrail.corpus import Conversion, FilterState, rule_files
 from snaptrail.verify.cache import cache_dir
 
 PLAN_FOLDER = "scan-plans"
+KEPT_PLANS = 16  # the most recently used plans kept; older ones are deleted when one is saved
 _FORMAT = 1  # of the stored plan; a change makes older plans unreadable, so they are compiled again
 
 
@@ -110,7 +111,13 @@ def cached_plan(key: str) -> ScanPlan | None:
             plan = pickle.load(handle)  # the user's own cache folder, written by save_plan
     except _UNREADABLE:  # none yet, damaged or from another version: compiled again and replaced
         return None
-    return plan if isinstance(plan, ScanPlan) else None
+    if not isinstance(plan, ScanPlan):
+        return None
+    try:
+        os.utime(_plan_file(key))  # recently used: kept when older plans are deleted
+    except OSError:
+        pass
+    return plan
 
 
 def save_plan(key: str, plan: ScanPlan) -> None:
@@ -128,3 +135,16 @@ def save_plan(key: str, plan: ScanPlan) -> None:
         os.replace(temporary, target)
     except OSError:
         Path(temporary).unlink(missing_ok=True)
+        return
+    _prune(target.parent)
+
+
+def _prune(folder: Path) -> None:
+    """Delete all but the KEPT_PLANS most recently used plans: every change of content, settings or
+    snaptrail makes a new one, and the old ones would only pile up."""
+    try:
+        plans = sorted(folder.glob("*.pickle"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+        for stale in plans[KEPT_PLANS:]:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -133,3 +133,25 @@ def test_an_edit_of_snaptrail_or_its_backends_is_another_key() -> None:
     finally:
         os.utime(backend, ns=(before.st_atime_ns, before.st_mtime_ns))
         scan_plan._code_digest.cache_clear()
+
+
+def test_only_the_most_recently_used_plans_are_kept(cache: Path, logs: Path) -> None:
+    import os
+    import time
+
+    from snaptrail import scan_plan
+
+    scan([logs], [RULES], filter_paths=[FILTERS])
+    (used,) = (cache / PLAN_FOLDER).glob("*.pickle")
+    plan = scan_plan.cached_plan(used.stem)
+    assert plan is not None
+    now = time.time()
+    for index in range(scan_plan.KEPT_PLANS + 4):
+        scan_plan.save_plan(f"{index:064x}", plan)
+        os.utime(cache / PLAN_FOLDER / f"{index:064x}.pickle", (now - 1000 + index, now - 1000 + index))
+    os.utime(used, (now - 2000, now - 2000))  # the oldest of all, until a scan uses it again
+    assert scan_plan.cached_plan(used.stem) is not None
+    scan_plan.save_plan("f" * 64, plan)
+    kept = {path.stem for path in (cache / PLAN_FOLDER).glob("*.pickle")}
+    assert len(kept) == scan_plan.KEPT_PLANS and {used.stem, "f" * 64} <= kept
+    assert f"{0:064x}" not in kept  # the least recently used went first
