@@ -421,6 +421,10 @@ class LuceneCloudTrailBackend(SnaptrailBackend, _ElasticCommon, LuceneBackend):
                 f"the value needs a {len(regex)} character regexp and Elasticsearch refuses regexps "
                 f"longer than {MAX_REGEX_LENGTH} (index.max_regex_length)",
             )
+        if regex.endswith("\\"):
+            # An escaped backslash last: the query parser would read its `\` and the closing `/` as
+            # an escaped slash and run past the end. The same backslash as a class ends in `]`.
+            regex = regex[:-2] + "[\\\\]"
         return f"{self.escape_and_quote_field(cond.field)}:/{regex}/"
 
     def _regex_query(self, cond: ConditionFieldEqualsValueExpression, case_insensitive: bool) -> str:
