@@ -66,9 +66,9 @@ def sql_string(text: str) -> str:
 
 
 def extracted_path(name: str) -> str:
-    """The JSONPath (an SQL string) whose json_extract_string fills column `name` of EXTRACTED:
-    a dotted envelope path, no arrays."""
-    return sql_string("$" + "".join(f'."{key}"' for key in name.split(".")))
+    """The JSONPath (an SQL string) whose json_extract_string fills column `name` of EXTRACTED: the
+    one a query on that field would read."""
+    return sql_string(json_path(CloudTrailPath.parse(name)))
 
 
 def duckdb_pipeline() -> ProcessingPipeline:
